@@ -1,0 +1,356 @@
+//! The `mailroom` command line: parsing with clap, one function per command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Settings, TransportKind};
+use crate::db::Source;
+use crate::db::issues::Imported;
+use crate::db::subscribers::{Added, NewSubscriber};
+use crate::domain::{IssueStatus, SubscriberEmail};
+use crate::message::Recipient;
+use crate::render::Renderer;
+use crate::startup::{Application, Context, shutdown_signal};
+
+/// Self-hosted newsletter delivery: issue files in, one personalized email per subscriber out.
+#[derive(Debug, Parser)]
+#[command(name = "mailroom", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file layered over the defaults (default: ./mailroom.toml if present).
+    #[arg(long, global = true, env = "MAILROOM_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import, inspect, finalize, preview and send issues.
+    #[command(subcommand)]
+    Issue(IssueCommand),
+    /// Add and import subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscriberCommand),
+    /// Watch sends.
+    #[command(subcommand)]
+    Send(SendCommand),
+    /// Run the delivery worker (without the HTTP server).
+    Worker {
+        /// Exit once nothing is due instead of waiting for new work (for cron and scripts).
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Run the HTTP server and the delivery worker until Ctrl-C or SIGTERM.
+    Serve,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Store an issue file (Markdown with TOML front matter) as a draft; re-importing a
+    /// draft updates it.
+    Import {
+        /// The issue file.
+        file: PathBuf,
+    },
+    /// List stored issues, newest first.
+    List,
+    /// Show one issue: status, hash, sections and items.
+    Show {
+        number: u32,
+        /// Print the stored model as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Freeze an issue's content (its hash is recorded); needed before sending.
+    Finalize { number: u32 },
+    /// Write issue.html, issue.txt and issue.eml for a sample subscriber into a folder.
+    Preview {
+        number: u32,
+        /// Folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Address of the sample subscriber.
+        #[arg(long, default_value = "reader@example.org")]
+        email: String,
+        /// Name of the sample subscriber.
+        #[arg(long, default_value = "Sample Reader")]
+        name: String,
+    },
+    /// Queue the issue for every active subscriber; the worker delivers it.
+    Send { number: u32 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriberCommand {
+    /// Add one active subscriber.
+    Add {
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Import a CSV file with a header row `email,name`; all rows or none.
+    Import { file: PathBuf },
+    /// Count subscribers per status.
+    Stats,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendCommand {
+    /// Progress of an issue's send.
+    Status { number: u32 },
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        command => {
+            let ctx = Context::open(settings).await?;
+            match command {
+                Command::Issue(c) => issue(&ctx, c).await,
+                Command::Subscribers(c) => subscribers(&ctx, c).await,
+                Command::Send(SendCommand::Status { number }) => send_status(&ctx, number).await,
+                Command::Worker { drain } => worker(&ctx, drain).await,
+                Command::Serve => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+async fn issue(ctx: &Context, command: IssueCommand) -> Result<()> {
+    let db = &ctx.db;
+    match command {
+        IssueCommand::Import { file } => {
+            let issue = crate::issue_file::read(&file)?;
+            let outcome = db
+                .import_issue(&issue, &file.display().to_string(), Source::Cli)
+                .await?;
+            let verb = match outcome {
+                Imported::Created => "imported",
+                Imported::Updated => "updated",
+                Imported::Unchanged => "unchanged",
+            };
+            println!(
+                "issue #{} {verb} as draft: {} sections, {} items — \"{}\"",
+                issue.number,
+                issue.sections.len(),
+                issue.item_count(),
+                issue.title
+            );
+        }
+        IssueCommand::List => {
+            let issues = db.issues().await?;
+            if issues.is_empty() {
+                println!("no issues yet; import one with `mailroom issue import FILE`");
+            }
+            for s in issues {
+                println!(
+                    "#{:<5} {:<10} {}  {}",
+                    s.issue.number, s.status, s.issue.date, s.issue.title
+                );
+            }
+        }
+        IssueCommand::Show { number, json } => {
+            let s = db.require_issue(number).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s.issue)?);
+                return Ok(());
+            }
+            println!("Issue #{}: {}", s.issue.number, s.issue.title);
+            println!("status:    {}", s.status);
+            println!("date:      {}", s.issue.date);
+            println!("subject:   {}", s.issue.subject);
+            println!("preheader: {}", s.issue.preheader);
+            println!(
+                "hash:      {}",
+                s.content_hash.as_deref().unwrap_or("(draft: not frozen)")
+            );
+            for section in &s.issue.sections {
+                println!("\n## {}", section.name);
+                for item in &section.items {
+                    match &item.url {
+                        Some(url) => println!("  - {}  <{url}>", item.title),
+                        None => println!("  - {}", item.title),
+                    }
+                }
+            }
+            if let Some(p) = db.send_progress(number).await? {
+                println!("\nsend: {}", serde_json::to_string(&p)?);
+            }
+        }
+        IssueCommand::Finalize { number } => {
+            let (changed, s) = db.finalize_issue(number, Source::Cli).await?;
+            let hash = s.content_hash.unwrap_or_default();
+            if changed {
+                println!("issue #{number} finalized; content hash {hash}");
+            } else {
+                println!(
+                    "issue #{number} is already {} (content hash {hash})",
+                    s.status
+                );
+            }
+        }
+        IssueCommand::Preview {
+            number,
+            out,
+            email,
+            name,
+        } => {
+            preview(ctx, number, &out, &email, &name).await?;
+        }
+        IssueCommand::Send { number } => {
+            let (_, total) = db.create_send(number, Source::Cli).await?;
+            println!(
+                "issue #{number} queued for {total} subscriber(s); `mailroom worker --drain` or \
+                 `mailroom serve` delivers it"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn preview(ctx: &Context, number: u32, out: &Path, email: &str, name: &str) -> Result<()> {
+    let stored = ctx.db.require_issue(number).await?;
+    let email = SubscriberEmail::parse(email).with_context(|| format!("--email {email:?}"))?;
+    let renderer = Renderer::new(&ctx.settings.newsletter)?;
+    let rendered = renderer.render(&stored.issue)?;
+    // A sample delivery id of 0 and subscriber id of 0: its tokens verify but name no one.
+    let message = ctx.factory.build(
+        &rendered,
+        &Recipient {
+            delivery_id: 0,
+            subscriber_id: 0,
+            email: email.as_str(),
+            name,
+            nonce: "preview",
+        },
+    )?;
+    let personal = crate::render::Personal {
+        name: if name.is_empty() {
+            &ctx.settings.newsletter.default_name
+        } else {
+            name
+        },
+        email: email.as_str(),
+        unsubscribe_url: &message.unsubscribe_url,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let files = [
+        (
+            "issue.html",
+            rendered.html.personalize(&personal).into_bytes(),
+        ),
+        (
+            "issue.txt",
+            rendered.text.personalize(&personal).into_bytes(),
+        ),
+        ("issue.eml", message.bytes),
+        (
+            "issue.mjml",
+            renderer.mjml_source(&stored.issue)?.into_bytes(),
+        ),
+    ];
+    for (file, bytes) in files {
+        let path = out.join(file);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
+    match command {
+        SubscriberCommand::Add { email, name } => {
+            let email = SubscriberEmail::parse(&email).with_context(|| format!("{email:?}"))?;
+            let name = name.trim().to_string();
+            anyhow::ensure!(
+                !name.chars().any(char::is_control),
+                "--name must be one line"
+            );
+            match ctx
+                .db
+                .add_subscriber(
+                    &NewSubscriber {
+                        email: email.clone(),
+                        name,
+                    },
+                    Source::Cli,
+                )
+                .await?
+            {
+                Added::Created(id) => println!("added {email} (subscriber {id}, active)"),
+                Added::Exists { id, status } => {
+                    println!(
+                        "{email} is already on the list (subscriber {id}, {status}); left unchanged"
+                    )
+                }
+            }
+        }
+        SubscriberCommand::Import { file } => {
+            let rows = crate::subscribers::read_csv(&file)?;
+            let created = ctx.db.add_subscribers(&rows, Source::CsvImport).await?;
+            println!(
+                "{}: {} row(s), {created} added, {} already on the list (left unchanged)",
+                file.display(),
+                rows.len(),
+                rows.len() as u64 - created
+            );
+        }
+        SubscriberCommand::Stats => {
+            let s = ctx.db.subscriber_stats().await?;
+            println!(
+                "active {}  pending {}  unsubscribed {}  bounced {}  complained {}",
+                s.active, s.pending, s.unsubscribed, s.bounced, s.complained
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn send_status(ctx: &Context, number: u32) -> Result<()> {
+    let p = ctx.db.send_progress(number).await?.with_context(|| {
+        format!("issue #{number} has not been sent; `mailroom issue send {number}`")
+    })?;
+    println!(
+        "issue #{number}: {}  total {}  sent {}  queued {}  sending {}  retry {}  failed {}  suppressed {}",
+        p.status, p.total, p.sent, p.queued, p.sending, p.retry, p.failed, p.suppressed
+    );
+    Ok(())
+}
+
+async fn worker(ctx: &Context, drain: bool) -> Result<()> {
+    let worker = ctx.worker()?;
+    let attempted = worker.run_until_stopped(shutdown_signal(), drain).await?;
+    if drain {
+        let where_to = match ctx.settings.delivery.transport {
+            TransportKind::Outbox => {
+                format!("outbox {}", ctx.settings.delivery.outbox_dir.display())
+            }
+            TransportKind::Smtp => format!("SMTP relay {}", ctx.settings.smtp.host),
+        };
+        println!("worker drained: {attempted} delivery attempt(s) through the {where_to}");
+        for s in ctx.db.issues().await? {
+            if !matches!(s.status, IssueStatus::Sending | IssueStatus::Sent) {
+                continue;
+            }
+            if let Some(p) = ctx.db.send_progress(s.issue.number).await? {
+                println!(
+                    "  issue #{}: {} — sent {}/{}, retry {}, failed {}, suppressed {}",
+                    s.issue.number, p.status, p.sent, p.total, p.retry, p.failed, p.suppressed
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let app = Application::build(settings).await?;
+    tracing::info!(address = %app.local_addr(), "mailroom serving");
+    println!("mailroom listening on http://{}", app.local_addr());
+    app.run_until_stopped(shutdown_signal()).await
+}

@@ -1,0 +1,185 @@
+//! Typed, layered settings: compiled-in defaults, a local file, then `MAILROOM_…` variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// The documented defaults, compiled in so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// The local file picked up when no `--config` is given.
+pub const LOCAL_FILE: &str = "mailroom.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub newsletter: NewsletterSettings,
+    pub delivery: DeliverySettings,
+    pub smtp: SmtpSettings,
+    pub http: HttpSettings,
+    pub secrets: SecretSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewsletterSettings {
+    pub name: String,
+    pub list_id: String,
+    pub from_name: String,
+    pub from_address: String,
+    pub reply_to: String,
+    pub base_url: String,
+    pub postal_address: String,
+    pub why_line: String,
+    pub default_name: String,
+    pub templates_dir: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    pub transport: TransportKind,
+    pub outbox_dir: PathBuf,
+    pub bounce_domain: String,
+    pub unsubscribe_domain: String,
+    pub rate_per_second: u32,
+    pub burst: u32,
+    pub concurrency: u32,
+    pub batch_size: u32,
+    pub lease_seconds: u32,
+    pub retry_base_seconds: u32,
+    pub retry_max_age_hours: u32,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    pub password: Secret,
+    pub timeout_seconds: u64,
+    pub helo_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub bind: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSettings {
+    pub token_key: Secret,
+    pub previous_token_keys: Vec<Secret>,
+}
+
+/// A string that never reaches a log: `Debug` prints a fixed mask.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"[redacted]\""
+        })
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `explicit` (or `mailroom.toml` if it exists), then the environment.
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        match explicit {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.is_file(),
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new(LOCAL_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(LOCAL_FILE));
+            }
+            None => {}
+        }
+        let figment = figment.merge(Env::prefixed("MAILROOM_").split("__").ignore(&["config"]));
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("{}", e))
+            .context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let d = &self.delivery;
+        anyhow::ensure!(
+            d.rate_per_second > 0,
+            "delivery.rate_per_second must be at least 1"
+        );
+        anyhow::ensure!(d.concurrency > 0, "delivery.concurrency must be at least 1");
+        anyhow::ensure!(d.batch_size > 0, "delivery.batch_size must be at least 1");
+        anyhow::ensure!(
+            d.lease_seconds > 0,
+            "delivery.lease_seconds must be at least 1"
+        );
+        let base = &self.newsletter.base_url;
+        anyhow::ensure!(
+            base.starts_with("https://") || base.starts_with("http://"),
+            "newsletter.base_url must start with https:// or http://, got {base:?}"
+        );
+        let key = &self.secrets.token_key;
+        anyhow::ensure!(
+            key.is_empty() || key.expose().len() >= 32,
+            "secrets.token_key must be at least 32 characters"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! Sends and their deliveries: the queue the worker drains.
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::events::{self, Event, EventKind, Source};
+use super::{Db, now};
+use crate::domain::IssueStatus;
+
+/// A claimed delivery with everything needed to build its message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub send_id: i64,
+    pub issue_id: i64,
+    pub subscriber_id: i64,
+    pub attempts: i64,
+    pub nonce: String,
+    pub created_at: String,
+    pub email: String,
+    pub name: String,
+    pub subscriber_status: String,
+}
+
+/// Per-state counts of one send.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Progress {
+    pub status: String,
+    pub total: i64,
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub retry: i64,
+    pub failed: i64,
+    pub suppressed: i64,
+}
+
+impl Db {
+    /// Queues one delivery per active subscriber, in one set-based statement, and marks the
+    /// issue as sending. Refused unless the issue is finalized and someone is subscribed.
+    pub async fn create_send(&self, number: u32, from: Source) -> Result<(i64, i64)> {
+        let stored = self.require_issue(number).await?;
+        match stored.status {
+            IssueStatus::Finalized => {}
+            IssueStatus::Draft => bail!(
+                "issue #{number} is a draft; finalize it first with `mailroom issue finalize {number}`"
+            ),
+            IssueStatus::Sending | IssueStatus::Sent => {
+                bail!(
+                    "issue #{number} is already {}; an issue is sent once",
+                    stored.status
+                )
+            }
+        }
+        if stored.content_hash.as_deref() != Some(stored.issue.content_hash().0.as_str()) {
+            bail!(
+                "issue #{number} does not match the content hash recorded at finalize; refusing to send"
+            );
+        }
+        let at = now();
+        let mut tx = self.pool().begin().await?;
+        let send_id: i64 = sqlx::query_scalar(
+            "INSERT INTO sends (issue_id, total, created_at) VALUES (?, 0, ?) RETURNING id",
+        )
+        .bind(stored.id)
+        .bind(&at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let total = sqlx::query(
+            "INSERT INTO deliveries (send_id, subscriber_id, due_at, nonce, created_at, updated_at)
+             SELECT ?1, id, ?2, lower(hex(randomblob(8))), ?2, ?2
+             FROM subscribers WHERE status = 'active' ORDER BY id",
+        )
+        .bind(send_id)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+        if total == 0 {
+            bail!(
+                "there are no active subscribers; add some with `mailroom subscribers add` or `import`"
+            );
+        }
+        sqlx::query("UPDATE sends SET total = ? WHERE id = ?")
+            .bind(total)
+            .bind(send_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE issues SET status = 'sending', updated_at = ? WHERE id = ? AND status = 'finalized'")
+            .bind(&at)
+            .bind(stored.id)
+            .execute(&mut *tx)
+            .await?;
+        let event = Event::new(EventKind::SendCreated, from)
+            .issue(stored.id)
+            .detail(serde_json::json!({ "number": number, "deliveries": total }));
+        events::record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok((send_id, total))
+    }
+
+    /// Claims up to `limit` due deliveries of running sends until `lease_until`, taking over
+    /// claims whose lease expired (their worker died). One statement, so two workers never
+    /// claim the same row.
+    pub async fn claim_deliveries(&self, lease_until: &str, limit: u32) -> Result<Vec<Claimed>> {
+        let at = now();
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries
+             SET status = 'sending', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
+             WHERE id IN (
+                 SELECT d.id FROM deliveries d JOIN sends s ON s.id = d.send_id
+                 WHERE s.status = 'running'
+                   AND ((d.status IN ('queued', 'retry') AND d.due_at <= ?2)
+                        OR (d.status = 'sending' AND d.lease_until <= ?2))
+                 LIMIT ?3)
+             RETURNING id",
+        )
+        .bind(lease_until)
+        .bind(&at)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "SELECT d.id, d.send_id, s.issue_id, d.subscriber_id, d.attempts, d.nonce, d.created_at,
+                    sub.email, sub.name, sub.status AS subscriber_status
+             FROM deliveries d
+             JOIN sends s ON s.id = d.send_id
+             JOIN subscribers sub ON sub.id = d.subscriber_id
+             WHERE d.id IN (SELECT value FROM json_each(?))
+             ORDER BY d.id",
+        )
+        .bind(serde_json::to_string(&ids)?)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records a delivery's outcome and its event in one transaction. The `status = 'sending'`
+    /// guard keeps a worker whose lease expired from overwriting its successor's result.
+    pub async fn finish_delivery(&self, claimed: &Claimed, outcome: &Outcome) -> Result<()> {
+        let at = now();
+        let mut tx = self.pool().begin().await?;
+        let (kind, detail) = apply(&mut tx, claimed.id, outcome, &at).await?;
+        let event = Event::new(kind, Source::Worker)
+            .subscriber(claimed.subscriber_id)
+            .issue(claimed.issue_id)
+            .delivery(claimed.id)
+            .detail(detail);
+        events::record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives claims back untouched (on shutdown), so the next worker starts them at once.
+    pub async fn release_deliveries(&self, ids: &[i64]) -> Result<()> {
+        sqlx::query(
+            "UPDATE deliveries
+             SET status = CASE WHEN attempts > 1 THEN 'retry' ELSE 'queued' END,
+                 attempts = attempts - 1, lease_until = NULL, updated_at = ?
+             WHERE status = 'sending' AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(now())
+        .bind(serde_json::to_string(ids)?)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks sends with nothing left to do as done and their issues as sent.
+    pub async fn complete_finished_sends(&self) -> Result<Vec<i64>> {
+        let at = now();
+        let mut tx = self.pool().begin().await?;
+        let done: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE sends SET status = 'done', finished_at = ?1
+             WHERE status = 'running' AND NOT EXISTS (
+                 SELECT 1 FROM deliveries d
+                 WHERE d.send_id = sends.id AND d.status IN ('queued', 'sending', 'retry'))
+             RETURNING id, issue_id",
+        )
+        .bind(&at)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (send_id, issue_id) in &done {
+            sqlx::query("UPDATE issues SET status = 'sent', updated_at = ? WHERE id = ?")
+                .bind(&at)
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+            let event = Event::new(EventKind::SendFinished, Source::Worker)
+                .issue(*issue_id)
+                .detail(serde_json::json!({ "send_id": send_id }));
+            events::record(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(done.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// Progress of the send of issue `number`, if it has one.
+    pub async fn send_progress(&self, number: u32) -> Result<Option<Progress>> {
+        let send: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT s.id, s.status, s.total FROM sends s JOIN issues i ON i.id = s.issue_id
+             WHERE i.number = ?",
+        )
+        .bind(number)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((send_id, status, total)) = send else {
+            return Ok(None);
+        };
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM deliveries WHERE send_id = ? GROUP BY status",
+        )
+        .bind(send_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut p = Progress {
+            status,
+            total,
+            ..Default::default()
+        };
+        for (state, n) in counts {
+            match state.as_str() {
+                "queued" => p.queued = n,
+                "sending" => p.sending = n,
+                "sent" => p.sent = n,
+                "retry" => p.retry = n,
+                "failed" => p.failed = n,
+                "suppressed" => p.suppressed = n,
+                _ => {}
+            }
+        }
+        Ok(Some(p))
+    }
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent { message_id: String, reply: String },
+    Retry { due_at: String, error: String },
+    Failed { error: String },
+    Suppressed { reason: String },
+}
+
+async fn apply(
+    tx: &mut SqliteConnection,
+    id: i64,
+    outcome: &Outcome,
+    at: &str,
+) -> Result<(EventKind, serde_json::Value)> {
+    let query = match outcome {
+        Outcome::Sent { message_id, reply } => sqlx::query(
+            "UPDATE deliveries SET status = 'sent', message_id = ?1, smtp_reply = ?2, sent_at = ?3,
+                    lease_until = NULL, updated_at = ?3
+             WHERE id = ?4 AND status = 'sending'",
+        )
+        .bind(message_id)
+        .bind(reply),
+        Outcome::Retry { due_at, error } => sqlx::query(
+            "UPDATE deliveries SET status = 'retry', due_at = ?1, last_error = ?2, lease_until = NULL,
+                    updated_at = ?3
+             WHERE id = ?4 AND status = 'sending'",
+        )
+        .bind(due_at)
+        .bind(error),
+        Outcome::Failed { error } => sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = ?1, lease_until = NULL,
+                    updated_at = ?3, smtp_reply = ?2
+             WHERE id = ?4 AND status = 'sending'",
+        )
+        .bind(error)
+        .bind(error),
+        Outcome::Suppressed { reason } => sqlx::query(
+            "UPDATE deliveries SET status = 'suppressed', last_error = ?1, lease_until = NULL,
+                    updated_at = ?3
+             WHERE id = ?4 AND status = 'sending'",
+        )
+        .bind(reason)
+        .bind(reason),
+    };
+    query.bind(at).bind(id).execute(&mut *tx).await?;
+    Ok(match outcome {
+        Outcome::Sent { message_id, reply } => (
+            EventKind::Sent,
+            serde_json::json!({ "message_id": message_id, "reply": reply }),
+        ),
+        Outcome::Retry { due_at, error } => (
+            EventKind::Retry,
+            serde_json::json!({ "due_at": due_at, "error": error }),
+        ),
+        Outcome::Failed { error } => (EventKind::Failed, serde_json::json!({ "error": error })),
+        Outcome::Suppressed { reason } => (
+            EventKind::Suppressed,
+            serde_json::json!({ "reason": reason }),
+        ),
+    })
+}

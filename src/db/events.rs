@@ -1,0 +1,138 @@
+//! The append-only event log: what happened, to whom, from where.
+
+use anyhow::Result;
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    IssueImported,
+    IssueUpdated,
+    IssueFinalized,
+    SendCreated,
+    SendFinished,
+    Subscribed,
+    Sent,
+    Retry,
+    Failed,
+    Suppressed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IssueImported => "issue_imported",
+            Self::IssueUpdated => "issue_updated",
+            Self::IssueFinalized => "issue_finalized",
+            Self::SendCreated => "send_created",
+            Self::SendFinished => "send_finished",
+            Self::Subscribed => "subscribed",
+            Self::Sent => "sent",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+        }
+    }
+}
+
+/// Where a change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Cli,
+    CsvImport,
+    Worker,
+    Smtp,
+    Http,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::CsvImport => "import",
+            Self::Worker => "worker",
+            Self::Smtp => "smtp",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// One entry for the log.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventKind,
+    pub source: Source,
+    pub subscriber_id: Option<i64>,
+    pub issue_id: Option<i64>,
+    pub delivery_id: Option<i64>,
+    pub detail: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, source: Source) -> Self {
+        Self {
+            kind,
+            source,
+            subscriber_id: None,
+            issue_id: None,
+            delivery_id: None,
+            detail: serde_json::Value::Object(Default::default()),
+        }
+    }
+    pub fn subscriber(mut self, id: i64) -> Self {
+        self.subscriber_id = Some(id);
+        self
+    }
+    pub fn issue(mut self, id: i64) -> Self {
+        self.issue_id = Some(id);
+        self
+    }
+    pub fn delivery(mut self, id: i64) -> Self {
+        self.delivery_id = Some(id);
+        self
+    }
+    pub fn detail(mut self, detail: impl Serialize) -> Self {
+        self.detail = serde_json::to_value(detail).unwrap_or_default();
+        self
+    }
+}
+
+/// Appends an event inside the caller's transaction, so the change and its record land together.
+pub async fn record(conn: &mut SqliteConnection, event: &Event) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO events (at, kind, source, subscriber_id, issue_id, delivery_id, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(super::now())
+    .bind(event.kind.as_str())
+    .bind(event.source.as_str())
+    .bind(event.subscriber_id)
+    .bind(event.issue_id)
+    .bind(event.delivery_id)
+    .bind(event.detail.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored event, for audits and tests.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub source: String,
+    pub subscriber_id: Option<i64>,
+    pub issue_id: Option<i64>,
+    pub delivery_id: Option<i64>,
+    pub detail: String,
+}
+
+pub async fn for_issue(pool: &sqlx::SqlitePool, issue_id: i64) -> Result<Vec<StoredEvent>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM events WHERE issue_id = ? ORDER BY id")
+            .bind(issue_id)
+            .fetch_all(pool)
+            .await?,
+    )
+}

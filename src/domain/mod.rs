@@ -1,0 +1,7 @@
+//! Domain types: parsed once at the boundary, trusted everywhere after.
+
+mod email;
+mod issue;
+
+pub use email::SubscriberEmail;
+pub use issue::{ContentHash, Issue, IssueStatus, Item, Section};

@@ -1,0 +1,27 @@
+//! mailroom: self-hosted newsletter delivery.
+//!
+//! # Layout
+//!
+//! - [`issue_file`] reads an editor's Markdown + TOML issue file into the [`domain::Issue`] model.
+//! - [`render`] fills the MJML and text templates once per issue (minijinja, mrml) and
+//!   personalizes the result per subscriber without re-rendering.
+//! - [`message`] builds each MIME message with its list headers, tokens and VERP envelope.
+//! - [`transport`] hands messages to SMTP (lettre, pooled) or a local `.eml` outbox.
+//! - [`worker`] claims due deliveries, rate-limits, sends and records outcomes.
+//! - [`db`] holds every SQL statement (SQLite via sqlx, migrations in `migrations/`).
+//! - [`http`] and [`startup`] serve the HTTP surface; [`cli`] is the command line.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod issue_file;
+pub mod message;
+pub mod render;
+pub mod startup;
+pub mod subscribers;
+pub mod telemetry;
+pub mod token;
+pub mod transport;
+pub mod worker;

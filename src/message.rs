@@ -1,0 +1,223 @@
+//! Builds one personalized MIME message from a rendered issue.
+
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use lettre::address::Envelope;
+use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart};
+use lettre::{Address, Message};
+
+use crate::config::Settings;
+use crate::render::{Personal, RenderedIssue};
+use crate::token::{TokenKeys, UnsubscribeClaim};
+
+/// Who a message goes to, and the delivery it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub delivery_id: i64,
+    pub subscriber_id: i64,
+    pub email: &'a str,
+    pub name: &'a str,
+    /// Random per delivery; with the id it makes the Message-ID.
+    pub nonce: &'a str,
+}
+
+/// A finished message and its SMTP envelope.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub envelope: Envelope,
+    pub bytes: Vec<u8>,
+    /// Without angle brackets.
+    pub message_id: String,
+    pub unsubscribe_url: String,
+}
+
+/// Everything per-newsletter that goes into each message.
+#[derive(Debug, Clone)]
+pub struct MessageFactory {
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    list_id: String,
+    list_slug: String,
+    base_url: String,
+    unsubscribe_domain: String,
+    bounce_domain: String,
+    id_domain: String,
+    default_name: String,
+    keys: TokenKeys,
+}
+
+impl MessageFactory {
+    pub fn new(settings: &Settings, keys: TokenKeys) -> Result<Self> {
+        let n = &settings.newsletter;
+        let d = &settings.delivery;
+        let from_address: Address = n.from_address.parse().with_context(|| {
+            format!(
+                "newsletter.from_address {:?} is not an address",
+                n.from_address
+            )
+        })?;
+        let reply_to = if n.reply_to.is_empty() {
+            None
+        } else {
+            Some(Mailbox::new(
+                None,
+                n.reply_to
+                    .parse()
+                    .with_context(|| format!("newsletter.reply_to {:?}", n.reply_to))?,
+            ))
+        };
+        // The domain parts must form valid addresses, checked once here rather than per message.
+        for (key, domain) in [
+            ("delivery.bounce_domain", &d.bounce_domain),
+            ("delivery.unsubscribe_domain", &d.unsubscribe_domain),
+        ] {
+            format!("x@{domain}")
+                .parse::<Address>()
+                .with_context(|| format!("{key} {domain:?} is not a valid mail domain"))?;
+        }
+        anyhow::ensure!(
+            !n.list_id.is_empty()
+                && n.list_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)),
+            "newsletter.list_id must be a dotted name like weekly.example.org"
+        );
+        Ok(Self {
+            id_domain: from_address.domain().to_string(),
+            from: Mailbox::new(
+                Some(n.from_name.clone()).filter(|s| !s.is_empty()),
+                from_address,
+            ),
+            reply_to,
+            list_id: format!("{} <{}>", quote_phrase(&n.name), n.list_id),
+            list_slug: n.list_id.split('.').next().unwrap_or("list").to_string(),
+            base_url: n.base_url.trim_end_matches('/').to_string(),
+            unsubscribe_domain: d.unsubscribe_domain.clone(),
+            bounce_domain: d.bounce_domain.clone(),
+            default_name: n.default_name.clone(),
+            keys,
+        })
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    /// The one-click unsubscribe URL for a subscriber and issue.
+    pub fn unsubscribe_url(&self, subscriber_id: i64, issue_number: u32) -> String {
+        let token = self.keys.unsubscribe(UnsubscribeClaim {
+            subscriber_id,
+            issue_number,
+        });
+        format!("{}/u/{token}", self.base_url)
+    }
+
+    /// Builds the complete message for one recipient.
+    pub fn build(&self, issue: &RenderedIssue, r: &Recipient<'_>) -> Result<Outgoing> {
+        let to_address: Address = r
+            .email
+            .parse()
+            .with_context(|| format!("stored address {:?} is invalid", r.email))?;
+        let token = self.keys.unsubscribe(UnsubscribeClaim {
+            subscriber_id: r.subscriber_id,
+            issue_number: issue.number,
+        });
+        let unsubscribe_url = format!("{}/u/{token}", self.base_url);
+        let mailto = format!("mailto:unsubscribe+{token}@{}", self.unsubscribe_domain);
+        let bounce: Address = format!(
+            "bounces+{}@{}",
+            self.keys.bounce(r.delivery_id),
+            self.bounce_domain
+        )
+        .parse()
+        .context("VERP address")?;
+        let message_id = format!(
+            "{}.{}.{}@{}",
+            issue.number, r.delivery_id, r.nonce, self.id_domain
+        );
+
+        let personal = Personal {
+            name: if r.name.is_empty() {
+                &self.default_name
+            } else {
+                r.name
+            },
+            email: r.email,
+            unsubscribe_url: &unsubscribe_url,
+        };
+        let to = Mailbox::new(
+            Some(r.name.to_string()).filter(|s| !s.is_empty()),
+            to_address.clone(),
+        );
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(issue.subject.clone())
+            .date(SystemTime::now())
+            .message_id(Some(format!("<{message_id}>")))
+            .raw_header(header("List-Id", self.list_id.clone()))
+            .raw_header(header(
+                "List-Unsubscribe",
+                format!("<{unsubscribe_url}>, <{mailto}>"),
+            ))
+            .raw_header(header(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".into(),
+            ))
+            .raw_header(header(
+                "Feedback-ID",
+                format!("{}:{}:newsletter:mailroom", issue.number, self.list_slug),
+            ));
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let message = builder
+            .multipart(MultiPart::alternative_plain_html(
+                issue.text.personalize(&personal),
+                html_body(issue.html.personalize(&personal)),
+            ))
+            .context("assembling the message")?;
+        let envelope = Envelope::new(Some(bounce), vec![to_address]).context("envelope")?;
+        Ok(Outgoing {
+            envelope,
+            bytes: message.formatted(),
+            message_id,
+            unsubscribe_url,
+        })
+    }
+}
+
+/// The HTML part as 7bit when it qualifies (the renderer makes it ASCII with CRLF lines well
+/// under 998 octets), which skips re-encoding ~30 KB per message; otherwise lettre picks
+/// quoted-printable or base64.
+fn html_body(html: String) -> Body {
+    let bytes = html.as_bytes();
+    let fits = html.is_ascii()
+        && !bytes.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
+        && bytes.split(|b| *b == b'\n').all(|line| line.len() <= 999);
+    if fits {
+        Body::dangerous_pre_encoded(html.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(html)
+    }
+}
+
+fn header(name: &'static str, value: String) -> HeaderValue {
+    // HeaderValue::new encodes and folds the value; nothing user-supplied is pre-encoded.
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+/// Quotes a display phrase for List-Id (RFC 5322 quoted-string).
+fn quote_phrase(s: &str) -> String {
+    let escaped: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("\"{escaped}\"")
+}

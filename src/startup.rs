@@ -1,0 +1,117 @@
+//! Wiring: settings → database, token keys, message factory; the `serve` application.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context as _, Result};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::http::{AppState, router};
+use crate::message::MessageFactory;
+use crate::token::TokenKeys;
+use crate::worker::Worker;
+
+/// What every command needs: settings, the open database and the message factory.
+pub struct Context {
+    pub settings: Settings,
+    pub db: Db,
+    pub factory: MessageFactory,
+}
+
+impl Context {
+    pub async fn open(settings: Settings) -> Result<Self> {
+        let db = Db::open(&settings.database.path).await?;
+        let keys = token_keys(&settings, &db).await?;
+        let factory = MessageFactory::new(&settings, keys)?;
+        Ok(Self {
+            settings,
+            db,
+            factory,
+        })
+    }
+
+    pub fn worker(&self) -> Result<Worker> {
+        Worker::new(self.db.clone(), &self.settings, self.factory.clone())
+    }
+}
+
+/// The configured key, or one generated on first use and kept in the database so that links
+/// in mail already sent stay valid.
+async fn token_keys(settings: &Settings, db: &Db) -> Result<TokenKeys> {
+    let s = &settings.secrets;
+    let current = if s.token_key.is_empty() {
+        db.meta_get_or_insert("token_key", || {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).expect("operating system random source");
+            data_encoding::HEXLOWER.encode(&bytes)
+        })
+        .await?
+    } else {
+        s.token_key.expose().to_string()
+    };
+    let previous: Vec<&str> = s.previous_token_keys.iter().map(|k| k.expose()).collect();
+    TokenKeys::new(&current, &previous).context("secrets.previous_token_keys")
+}
+
+/// `mailroom serve`: the HTTP server and the worker, stopped together.
+pub struct Application {
+    listener: TcpListener,
+    context: Context,
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks a free one, as tests do).
+    pub async fn build(settings: Settings) -> Result<Self> {
+        let bind = settings.http.bind;
+        let context = Context::open(settings).await?;
+        let listener = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        Ok(Self { listener, context })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> Result<()> {
+        let worker = self.context.worker()?;
+        let app = router(AppState {
+            db: self.context.db.clone(),
+        });
+        let mut http_shutdown = shutdown.clone();
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let _ = http_shutdown.wait_for(|s| *s).await;
+        });
+        let (http, work) = tokio::join!(server, worker.run_until_stopped(shutdown, false));
+        http.context("HTTP server")?;
+        work.map(|_| ())
+    }
+}
+
+/// A channel that turns true on Ctrl-C or SIGTERM.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down: finishing messages in flight");
+        let _ = tx.send(true);
+    });
+    rx
+}

@@ -1,0 +1,164 @@
+//! Signed tokens for unsubscribe links and VERP bounce addresses.
+//!
+//! A token is `kind | key id | payload | truncated HMAC-SHA256`, encoded as lowercase base32
+//! so it survives mail systems that fold the case of local parts. Tokens never expire;
+//! rotating the key keeps old tokens valid as long as the old key stays configured.
+
+use anyhow::{Result, ensure};
+use data_encoding::BASE32_NOPAD;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const KIND_UNSUBSCRIBE: u8 = b'U';
+const KIND_BOUNCE: u8 = b'B';
+/// 128-bit tags for links that live forever in inboxes; 80 bits keep VERP local parts short.
+const UNSUBSCRIBE_TAG: usize = 16;
+const BOUNCE_TAG: usize = 10;
+
+/// What an unsubscribe token names: the subscriber and the issue the message carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsubscribeClaim {
+    pub subscriber_id: i64,
+    pub issue_number: u32,
+}
+
+#[derive(Clone)]
+struct Key {
+    id: u8,
+    mac: HmacSha256,
+}
+
+/// The current signing key and the keys that still verify.
+#[derive(Clone)]
+pub struct TokenKeys {
+    keys: Vec<Key>,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKeys({} keys)", self.keys.len())
+    }
+}
+
+impl TokenKeys {
+    /// `current` signs new tokens; `previous` only verify.
+    pub fn new(current: &str, previous: &[&str]) -> Result<Self> {
+        let mut keys = Vec::new();
+        for secret in std::iter::once(current).chain(previous.iter().copied()) {
+            ensure!(
+                secret.len() >= 32,
+                "token keys must be at least 32 characters"
+            );
+            let id = Sha256::digest(secret.as_bytes())[0];
+            let mac =
+                HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+            keys.push(Key { id, mac });
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn unsubscribe(&self, claim: UnsubscribeClaim) -> String {
+        let mut body = [0u8; 12];
+        body[..8].copy_from_slice(&claim.subscriber_id.to_be_bytes());
+        body[8..].copy_from_slice(&claim.issue_number.to_be_bytes());
+        self.sign(KIND_UNSUBSCRIBE, &body, UNSUBSCRIBE_TAG)
+    }
+
+    pub fn verify_unsubscribe(&self, token: &str) -> Option<UnsubscribeClaim> {
+        let body = self.verify(KIND_UNSUBSCRIBE, token, 12, UNSUBSCRIBE_TAG)?;
+        Some(UnsubscribeClaim {
+            subscriber_id: i64::from_be_bytes(body[..8].try_into().ok()?),
+            issue_number: u32::from_be_bytes(body[8..12].try_into().ok()?),
+        })
+    }
+
+    /// The token in `bounces+TOKEN@…`: names the delivery a bounce belongs to.
+    pub fn bounce(&self, delivery_id: i64) -> String {
+        self.sign(KIND_BOUNCE, &delivery_id.to_be_bytes(), BOUNCE_TAG)
+    }
+
+    pub fn verify_bounce(&self, token: &str) -> Option<i64> {
+        let body = self.verify(KIND_BOUNCE, token, 8, BOUNCE_TAG)?;
+        Some(i64::from_be_bytes(body[..8].try_into().ok()?))
+    }
+
+    fn sign(&self, kind: u8, body: &[u8], tag_len: usize) -> String {
+        let key = &self.keys[0];
+        let mut bytes = Vec::with_capacity(2 + body.len() + tag_len);
+        bytes.extend_from_slice(&[kind, key.id]);
+        bytes.extend_from_slice(body);
+        let mut mac = key.mac.clone();
+        mac.update(&bytes);
+        let tag = mac.finalize().into_bytes();
+        bytes.extend_from_slice(&tag[..tag_len]);
+        BASE32_NOPAD.encode(&bytes).to_ascii_lowercase()
+    }
+
+    fn verify(&self, kind: u8, token: &str, body_len: usize, tag_len: usize) -> Option<Vec<u8>> {
+        let expected_len = 2 + body_len + tag_len;
+        if token.len() != BASE32_NOPAD.encode_len(expected_len) || !token.is_ascii() {
+            return None;
+        }
+        let bytes = BASE32_NOPAD
+            .decode(token.to_ascii_uppercase().as_bytes())
+            .ok()?;
+        if bytes.len() != expected_len || bytes[0] != kind {
+            return None;
+        }
+        let (signed, tag) = bytes.split_at(2 + body_len);
+        // Key ids are one byte of a hash and may collide: try every key that matches.
+        let ok = self.keys.iter().filter(|k| k.id == bytes[1]).any(|k| {
+            let mut mac = k.mac.clone();
+            mac.update(signed);
+            mac.verify_truncated_left(tag).is_ok()
+        });
+        ok.then(|| signed[2..].to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "0123456789abcdef0123456789abcdef-one";
+    const K2: &str = "0123456789abcdef0123456789abcdef-two";
+
+    #[test]
+    fn round_trips_and_rejects_tampering() {
+        let keys = TokenKeys::new(K1, &[]).unwrap();
+        let claim = UnsubscribeClaim {
+            subscriber_id: 42,
+            issue_number: 209,
+        };
+        let token = keys.unsubscribe(claim);
+        assert_eq!(keys.verify_unsubscribe(&token), Some(claim));
+        assert!(
+            token
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        // Every single-character change is refused.
+        for i in 0..token.len() {
+            let mut t = token.clone().into_bytes();
+            t[i] = if t[i] == b'a' { b'b' } else { b'a' };
+            let t = String::from_utf8(t).unwrap();
+            if t != token {
+                assert_eq!(keys.verify_unsubscribe(&t), None, "altered at {i}");
+            }
+        }
+        assert_eq!(keys.verify_unsubscribe(&token[..token.len() - 1]), None);
+        assert_eq!(keys.verify_bounce(&token), None, "kinds do not mix");
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid() {
+        let old = TokenKeys::new(K1, &[]).unwrap();
+        let rotated = TokenKeys::new(K2, &[K1]).unwrap();
+        let token = old.bounce(7);
+        assert_eq!(rotated.verify_bounce(&token), Some(7));
+        assert_eq!(TokenKeys::new(K2, &[]).unwrap().verify_bounce(&token), None);
+        assert_ne!(rotated.bounce(7), token, "new tokens use the new key");
+    }
+}

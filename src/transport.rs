@@ -1,0 +1,152 @@
+//! Where messages go: SMTP through lettre's pooled transport, or `.eml` files in an outbox.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::config::{Settings, TlsMode, TransportKind};
+use crate::message::Outgoing;
+
+/// A delivery attempt that did not succeed, classified by what should happen next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// 4xx, connection loss, timeouts: try again later.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// 5xx: the relay refused this message for good.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(Outbox),
+}
+
+impl Transport {
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        match settings.delivery.transport {
+            TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(&settings.delivery.outbox_dir)?)),
+            TransportKind::Smtp => Ok(Self::Smtp(smtp(settings)?)),
+        }
+    }
+
+    /// Hands one message over; the success value is the relay's reply (or the file written).
+    pub async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
+        match self {
+            Self::Smtp(smtp) => match smtp.send_raw(&message.envelope, &message.bytes).await {
+                Ok(response) => Ok(format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                )),
+                Err(e) if e.is_permanent() => Err(SendError::Permanent(error_chain(&e))),
+                Err(e) => Err(SendError::Transient(error_chain(&e))),
+            },
+            Self::Outbox(outbox) => outbox
+                .write(message)
+                .await
+                .map(|path| format!("written to {}", path.display()))
+                .map_err(|e| SendError::Transient(format!("outbox: {e:#}"))),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+fn smtp(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let s = &settings.smtp;
+    let tls = match s.tls {
+        TlsMode::None => Tls::None,
+        TlsMode::Starttls => {
+            Tls::Required(TlsParameters::new(s.host.clone()).context("TLS setup")?)
+        }
+        TlsMode::Tls => Tls::Wrapper(TlsParameters::new(s.host.clone()).context("TLS setup")?),
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+        .port(s.port)
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(s.timeout_seconds)))
+        .pool_config(PoolConfig::new().max_size(settings.delivery.concurrency));
+    if !s.helo_name.is_empty() {
+        builder = builder.hello_name(ClientId::Domain(s.helo_name.clone()));
+    }
+    if !s.username.is_empty() {
+        builder = builder.credentials(Credentials::new(
+            s.username.clone(),
+            s.password.expose().to_string(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+/// A folder of `.eml` files, one per message, named after the Message-ID so a redelivery
+/// replaces its file instead of adding a second copy.
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+impl Outbox {
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating outbox {}", dir.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the message atomically (temporary file, then rename) with a Return-Path line
+    /// carrying the envelope sender, as a mailbox delivery would.
+    pub async fn write(&self, message: &Outgoing) -> Result<PathBuf> {
+        let stem: String = message
+            .message_id
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = self.dir.join(format!("{stem}.eml"));
+        let tmp = self.dir.join(format!(".{stem}.tmp"));
+        let from = message
+            .envelope
+            .from()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let mut bytes = Vec::with_capacity(message.bytes.len() + 80);
+        bytes.extend_from_slice(format!("Return-Path: <{from}>\r\n").as_bytes());
+        bytes.extend_from_slice(&message.bytes);
+        tokio::fs::write(&tmp, &bytes)
+            .await
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .with_context(|| format!("renaming to {}", path.display()))?;
+        Ok(path)
+    }
+}

@@ -1,0 +1,220 @@
+//! The delivery worker: claim due deliveries, personalize, rate-limit, hand to the transport,
+//! record the outcome. Shaped as `run_until_stopped` around a public `try_execute_batch`, so
+//! tests can drive it one step at a time.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, watch};
+use tracing::Instrument;
+
+use crate::config::{DeliverySettings, Settings};
+use crate::db::deliveries::{Claimed, Outcome};
+use crate::db::{Db, parse_timestamp, timestamp};
+use crate::message::{MessageFactory, Recipient};
+use crate::render::{RenderedIssue, Renderer};
+use crate::transport::{SendError, Transport};
+
+/// What one step of the worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// This many deliveries were attempted.
+    Worked(usize),
+    /// Nothing was due.
+    Idle,
+}
+
+pub struct Worker {
+    db: Db,
+    transport: Transport,
+    factory: MessageFactory,
+    renderer: Renderer,
+    settings: DeliverySettings,
+    limiter: DefaultDirectRateLimiter,
+    rendered: Mutex<HashMap<i64, Arc<RenderedIssue>>>,
+}
+
+impl Worker {
+    pub fn new(db: Db, settings: &Settings, factory: MessageFactory) -> Result<Self> {
+        let d = &settings.delivery;
+        let rate =
+            NonZeroU32::new(d.rate_per_second).context("delivery.rate_per_second must be > 0")?;
+        let burst = NonZeroU32::new(d.burst.max(1)).expect("max(1) is non-zero");
+        Ok(Self {
+            db,
+            transport: Transport::from_settings(settings)?,
+            factory,
+            renderer: Renderer::new(&settings.newsletter)?,
+            settings: d.clone(),
+            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            rendered: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Works until `shutdown` turns true, or (with `drain`) until nothing is due.
+    /// On shutdown no new message is started; in-flight ones finish and are recorded, and
+    /// unstarted claims are released for the next worker.
+    pub async fn run_until_stopped(
+        &self,
+        mut shutdown: watch::Receiver<bool>,
+        drain: bool,
+    ) -> Result<u64> {
+        let stop = Arc::new(AtomicBool::new(*shutdown.borrow()));
+        let watcher = {
+            let stop = stop.clone();
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+                stop.store(true, Ordering::SeqCst);
+            })
+        };
+        let mut attempted = 0u64;
+        let result = loop {
+            if stop.load(Ordering::SeqCst) {
+                break Ok(attempted);
+            }
+            match self.try_execute_batch(&stop).await {
+                Ok(Step::Worked(n)) => attempted += n as u64,
+                Ok(Step::Idle) => {
+                    if let Err(e) = self.db.complete_finished_sends().await {
+                        break Err(e);
+                    }
+                    if drain {
+                        break Ok(attempted);
+                    }
+                    let pause = Duration::from_millis(self.settings.poll_interval_ms);
+                    let _ = tokio::time::timeout(pause, shutdown.wait_for(|s| *s)).await;
+                }
+                Err(e) if drain => break Err(e),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "delivery batch failed");
+                    let pause = Duration::from_millis(self.settings.poll_interval_ms);
+                    let _ = tokio::time::timeout(pause, shutdown.wait_for(|s| *s)).await;
+                }
+            }
+        };
+        watcher.abort();
+        result
+    }
+
+    /// Claims one batch and delivers it with up to `concurrency` messages in flight.
+    pub async fn try_execute_batch(&self, stop: &AtomicBool) -> Result<Step> {
+        let lease =
+            OffsetDateTime::now_utc() + Duration::from_secs(self.settings.lease_seconds.into());
+        let claimed = self
+            .db
+            .claim_deliveries(&timestamp(lease), self.settings.batch_size)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Step::Idle);
+        }
+        let count = claimed.len();
+        let mut unstarted: Vec<i64> = Vec::new();
+        let queue = futures_util::stream::iter(claimed.iter()).filter_map(|c| {
+            let proceed = !stop.load(Ordering::SeqCst);
+            if !proceed {
+                unstarted.push(c.id);
+            }
+            std::future::ready(proceed.then_some(c))
+        });
+        let results: Vec<Result<()>> = queue
+            .map(|c| self.deliver(c))
+            .buffer_unordered(self.settings.concurrency as usize)
+            .collect()
+            .await;
+        if !unstarted.is_empty() {
+            self.db.release_deliveries(&unstarted).await?;
+        }
+        for r in results {
+            r?;
+        }
+        Ok(Step::Worked(count - unstarted.len()))
+    }
+
+    async fn deliver(&self, c: &Claimed) -> Result<()> {
+        let span = tracing::info_span!(
+            "delivery",
+            delivery = c.id,
+            subscriber = c.subscriber_id,
+            issue = c.issue_id
+        );
+        async {
+            let outcome = self.attempt(c).await?;
+            match &outcome {
+                Outcome::Sent { .. } => tracing::debug!("sent"),
+                other => tracing::warn!(outcome = ?other, "not delivered"),
+            }
+            self.db.finish_delivery(c, &outcome).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn attempt(&self, c: &Claimed) -> Result<Outcome> {
+        if c.subscriber_status != "active" {
+            // Left the list after the send was queued: they get nothing.
+            return Ok(Outcome::Suppressed {
+                reason: format!("subscriber is {}", c.subscriber_status),
+            });
+        }
+        let issue = self.rendered_issue(c.issue_id).await?;
+        let message = self.factory.build(
+            &issue,
+            &Recipient {
+                delivery_id: c.id,
+                subscriber_id: c.subscriber_id,
+                email: &c.email,
+                name: &c.name,
+                nonce: &c.nonce,
+            },
+        )?;
+        self.limiter.until_ready().await;
+        Ok(match self.transport.send(&message).await {
+            Ok(reply) => Outcome::Sent {
+                message_id: message.message_id,
+                reply,
+            },
+            Err(SendError::Permanent(error)) => Outcome::Failed { error },
+            Err(SendError::Transient(error)) => self.retry_or_give_up(c, error)?,
+        })
+    }
+
+    /// Backs off exponentially; past the maximum age the delivery is a soft bounce.
+    fn retry_or_give_up(&self, c: &Claimed, error: String) -> Result<Outcome> {
+        let now = OffsetDateTime::now_utc();
+        let queued = parse_timestamp(&c.created_at)?;
+        let max_age = Duration::from_secs(u64::from(self.settings.retry_max_age_hours) * 3600);
+        let exponent = u32::try_from(c.attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(16);
+        let delay = Duration::from_secs(u64::from(self.settings.retry_base_seconds) << exponent);
+        let due = now + delay;
+        if due - queued > max_age {
+            return Ok(Outcome::Failed {
+                error: format!("gave up after {} attempts: {error}", c.attempts),
+            });
+        }
+        Ok(Outcome::Retry {
+            due_at: timestamp(due),
+            error,
+        })
+    }
+
+    async fn rendered_issue(&self, issue_id: i64) -> Result<Arc<RenderedIssue>> {
+        let mut cache = self.rendered.lock().await;
+        if let Some(r) = cache.get(&issue_id) {
+            return Ok(r.clone());
+        }
+        let stored = self.db.issue_by_id(issue_id).await?;
+        let rendered = Arc::new(self.renderer.render(&stored.issue)?);
+        cache.insert(issue_id, rendered.clone());
+        Ok(rendered)
+    }
+}
