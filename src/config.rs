@@ -149,7 +149,11 @@ impl Settings {
             }
             None => {}
         }
-        let figment = figment.merge(Env::prefixed("MAILROOM_").split("__").ignore(&["config"]));
+        let figment = figment.merge(
+            Env::prefixed("MAILROOM_")
+                .split("__")
+                .ignore(&["config", "log"]),
+        );
         let settings: Settings = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("{}", e))

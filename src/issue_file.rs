@@ -15,6 +15,9 @@ use crate::domain::{Issue, Item, Section};
 /// Issue files are hand-written text; anything larger is a mistake (a pasted binary, a log).
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
+const RAW_HTML: &str = "raw HTML is not supported; use Markdown (*emphasis*, **bold**, \
+     [links](https://…)), or write `<tag>` in backticks or as \\<tag> to show it as text";
+
 const FRONT_MATTER_KEYS: &str = "number, title, subject, preheader, date";
 
 /// One problem found in an issue file.
@@ -581,7 +584,11 @@ fn check_prose(ctx: &mut Ctx, lines: &Lines, block: &Block<'_>) -> bool {
     for (event, range) in block {
         let line = lines.line(range.start);
         match event {
-            Event::Start(Tag::Link { link_type, dest_url, .. }) => match link_type {
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                ..
+            }) => match link_type {
                 LinkType::Inline | LinkType::Autolink | LinkType::Email => {
                     check_url(ctx, line, dest_url);
                 }
@@ -603,16 +610,15 @@ fn check_prose(ctx: &mut Ctx, lines: &Lines, block: &Block<'_>) -> bool {
             | Event::Code(_)
             | Event::SoftBreak
             | Event::HardBreak => {}
-            Event::Html(_) | Event::InlineHtml(_) => ctx.error(
+            Event::Html(_) | Event::InlineHtml(_) => ctx.error(line, RAW_HTML),
+            Event::Start(Tag::Image { .. }) => ctx.error(
                 line,
-                "raw HTML is not supported; use Markdown (*emphasis*, **bold**, [links](https://…))",
+                "images are not supported yet; link to the image instead",
             ),
-            Event::Start(Tag::Image { .. }) => {
-                ctx.error(line, "images are not supported yet; link to the image instead")
-            }
-            Event::FootnoteReference(_) => {
-                ctx.error(line, "footnotes are not supported; put the note in the text")
-            }
+            Event::FootnoteReference(_) => ctx.error(
+                line,
+                "footnotes are not supported; put the note in the text",
+            ),
             Event::Start(other) => ctx.error(line, unsupported_block(&Event::Start(other.clone()))),
             other => ctx.error(line, format!("unsupported Markdown construct {other:?}")),
         }
@@ -640,9 +646,7 @@ fn unsupported_block(event: &Event<'_>) -> String {
         Event::Start(Tag::Table(_)) => "tables are not supported in email; use a list",
         Event::Start(Tag::BlockQuote(_)) => "block quotes are not supported; use a paragraph",
         Event::Start(Tag::CodeBlock(_)) => "code blocks are not supported; use `inline code`",
-        Event::Start(Tag::HtmlBlock) | Event::Html(_) => {
-            "raw HTML is not supported; use Markdown (*emphasis*, **bold**, [links](https://…))"
-        }
+        Event::Start(Tag::HtmlBlock) | Event::Html(_) => RAW_HTML,
         Event::Start(Tag::FootnoteDefinition(_)) => {
             "footnotes are not supported; put the note in the text"
         }

@@ -42,13 +42,17 @@ impl SubscriberEmail {
         if trimmed.contains(['<', '>']) || trimmed.chars().any(char::is_whitespace) {
             return Err(EmailError::DisplayName);
         }
-        let address = Address::from_str(trimmed).map_err(|e| EmailError::Invalid(e.to_string()))?;
-        if address.user().len() > 64 {
+        // Length limits of RFC 5321 first: they give a clearer reason than the parser's.
+        if trimmed
+            .rsplit_once('@')
+            .is_some_and(|(local, _)| local.len() > 64)
+        {
             return Err(EmailError::LocalTooLong);
         }
         if trimmed.len() > 254 {
             return Err(EmailError::TooLong);
         }
+        let address = Address::from_str(trimmed).map_err(|e| EmailError::Invalid(e.to_string()))?;
         let domain = address.domain().to_ascii_lowercase();
         // Single-label domains and address literals do not reach a newsletter audience.
         if !domain.contains('.') || domain.starts_with('[') {

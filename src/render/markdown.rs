@@ -4,11 +4,16 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 const OPTIONS: Options = Options::ENABLE_STRIKETHROUGH;
 
-/// HTML for a blurb or intro. Raw HTML never reaches here: the parser refused it, and the
-/// JSON path goes through the same check before an issue is stored.
+/// HTML for a blurb or intro. Raw HTML in the Markdown is shown as text, never passed
+/// through: the issue-file parser refuses it, but content can arrive by other paths, and an
+/// email must never carry markup (or a stray `</mj-text>`) that an editor did not mean.
 pub fn to_html(markdown: &str) -> String {
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, Parser::new_ext(markdown, OPTIONS));
+    let events = Parser::new_ext(markdown, OPTIONS).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    pulldown_cmark::html::push_html(&mut html, events);
     html
 }
 
@@ -44,7 +49,7 @@ pub fn to_text(markdown: &str, width: usize) -> String {
                 };
                 out.line.push_str(&marker);
             }
-            Event::End(TagEnd::Paragraph | TagEnd::Item) => out.flush(),
+            Event::End(TagEnd::Paragraph | TagEnd::Item | TagEnd::HtmlBlock) => out.flush(),
             Event::Start(Tag::Link { dest_url, .. }) => {
                 links.push((dest_url.to_string(), out.line.len()));
             }
@@ -57,7 +62,10 @@ pub fn to_text(markdown: &str, width: usize) -> String {
                     }
                 }
             }
-            Event::Text(t) | Event::Code(t) => out.line.push_str(&t),
+            // Raw HTML is shown as typed, as in the HTML part.
+            Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
+                out.line.push_str(&t)
+            }
             Event::SoftBreak => out.line.push(' '),
             Event::HardBreak => out.line.push('\n'),
             _ => {}

@@ -1,1 +1,10 @@
+//! mailroom's integration tests: one binary, real parts (SQLite files, the `mailroom`
+//! binary, an SMTP server speaking the protocol, headless Chromium).
 
+mod helpers;
+
+mod cli;
+mod delivery;
+mod issue_file;
+mod lifecycle;
+mod rendering;

@@ -1,0 +1,371 @@
+//! End to end: import → finalize → send → worker, through the outbox and a real SMTP server.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mail_parser::{Message, MessageParser};
+use mailroom::token::TokenKeys;
+
+use crate::helpers::{Instance, SmtpServer, TOKEN_KEY, mailroom_command};
+
+const SUBSCRIBERS: &str =
+    "email,name\nada@example.org,Ada Lovelace\njose@example.com,José Müller\nnoname@example.net,\n";
+
+fn keys() -> TokenKeys {
+    TokenKeys::new(TOKEN_KEY, &[]).unwrap()
+}
+
+/// Checks everything DESIGN.md promises about one message; returns (to, text, html).
+fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, String, String) {
+    let msg: Message = MessageParser::default()
+        .parse(raw)
+        .expect("parsable message");
+    let to = msg
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap()
+        .to_string();
+    let subscriber_id = i.query_scalar(&format!("SELECT id FROM subscribers WHERE email = '{to}'"));
+
+    assert_eq!(
+        msg.from().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("newsletter@newsletter.example.org")
+    );
+    assert_eq!(
+        msg.subject(),
+        Some("On-device speech, a tokenizer deep-dive, and sparse attention revisited")
+    );
+    assert!(msg.date().is_some(), "Date header");
+    assert_eq!(
+        msg.header_raw("List-Id").unwrap().trim(),
+        "\"Deep Learning Weekly\" <weekly.newsletter.example.org>"
+    );
+    assert_eq!(
+        msg.header_raw("List-Unsubscribe-Post").unwrap().trim(),
+        "List-Unsubscribe=One-Click"
+    );
+
+    // List-Unsubscribe: one https link and one mailto, carrying the same valid token.
+    let unsub: String = msg
+        .header_raw("List-Unsubscribe")
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let token = unsub
+        .strip_prefix("<http://127.0.0.1:8080/u/")
+        .and_then(|rest| rest.split_once(">, <mailto:unsubscribe+"))
+        .map(|(token, rest)| {
+            assert_eq!(rest, format!("{token}@newsletter.example.org>"));
+            token.to_string()
+        })
+        .unwrap_or_else(|| panic!("List-Unsubscribe format: {unsub}"));
+    let claim = keys().verify_unsubscribe(&token).expect("token verifies");
+    assert_eq!(claim.subscriber_id, subscriber_id);
+    assert_eq!(claim.issue_number, 210);
+
+    // VERP: the envelope sender names this delivery.
+    let local = envelope_from
+        .strip_suffix("@newsletter.example.org")
+        .unwrap();
+    let delivery_id = keys()
+        .verify_bounce(local.strip_prefix("bounces+").unwrap())
+        .expect("VERP token");
+    let message_id = msg.message_id().unwrap().to_string();
+    let stored: i64 = i.query_scalar(&format!(
+        "SELECT count(*) FROM deliveries WHERE id = {delivery_id} AND subscriber_id = {subscriber_id}
+         AND status = 'sent' AND message_id = '{message_id}'"
+    ));
+    assert_eq!(
+        stored, 1,
+        "delivery {delivery_id} recorded as sent with Message-ID {message_id}"
+    );
+    assert!(
+        message_id.starts_with(&format!("210.{delivery_id}.")),
+        "{message_id}"
+    );
+
+    assert!(
+        msg.header_raw("Content-Type")
+            .unwrap()
+            .contains("multipart/alternative")
+    );
+    assert_eq!(msg.text_body_count(), 1);
+    assert_eq!(msg.html_body_count(), 1);
+    let text = msg.body_text(0).unwrap().into_owned();
+    let html = msg.body_html(0).unwrap().into_owned();
+    assert!(
+        text.contains(&format!("Unsubscribe: http://127.0.0.1:8080/u/{token}")),
+        "visible link in text"
+    );
+    assert!(
+        html.contains(&format!("href=\"http://127.0.0.1:8080/u/{token}\"")),
+        "visible link in HTML"
+    );
+    assert!(text.contains("== PAPERS & PUBLICATIONS =="));
+    assert!(html.contains("Sparse Attention Revisited"));
+    (to, text, html)
+}
+
+fn check_greetings(by_address: &[(String, String, String)]) {
+    for (to, text, html) in by_address {
+        let (text_greeting, html_greeting) = match to.as_str() {
+            "ada@example.org" => ("Hi Ada Lovelace,", "Hi Ada Lovelace,"),
+            "jose@example.com" => ("Hi José Müller,", "Hi Jos&#233; M&#252;ller,"),
+            "noname@example.net" => ("Hi there,", "Hi there,"),
+            other => panic!("unexpected recipient {other}"),
+        };
+        assert!(text.contains(text_greeting), "{to}: text greeting");
+        assert!(html.contains(html_greeting), "{to}: HTML greeting");
+    }
+}
+
+#[test]
+fn outbox_send_delivers_one_personalized_message_per_subscriber() {
+    let i = Instance::new();
+    i.queue_sample(SUBSCRIBERS);
+    let out = i.ok(&["worker", "--drain"]);
+    assert!(out.contains("3 delivery attempt(s)"), "{out}");
+    assert!(out.contains("issue #210: done — sent 3/3"), "{out}");
+
+    let mut files: Vec<_> = std::fs::read_dir(i.outbox())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let mut seen = Vec::new();
+    let mut ids = HashSet::new();
+    for file in &files {
+        let raw = std::fs::read(file).unwrap();
+        let first_line = raw.split(|b| *b == b'\n').next().unwrap();
+        let return_path = String::from_utf8_lossy(first_line).trim().to_string();
+        let envelope_from = return_path
+            .strip_prefix("Return-Path: <")
+            .unwrap()
+            .trim_end_matches('>')
+            .to_string();
+        let (to, text, html) = check_message(&i, &raw, &envelope_from);
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert!(
+            ids.insert(msg.message_id().unwrap().to_string()),
+            "Message-IDs are unique"
+        );
+        seen.push((to, text, html));
+    }
+    check_greetings(&seen);
+
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'sent'"),
+        3
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM issues WHERE status = 'sent'"),
+        1
+    );
+    assert!(
+        i.ok(&["send", "status", "210"])
+            .contains("done  total 3  sent 3")
+    );
+
+    let again = i.ok(&["worker", "--drain"]);
+    assert!(
+        again.contains("0 delivery attempt(s)"),
+        "a second drain sends nothing: {again}"
+    );
+    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+}
+
+#[test]
+fn smtp_send_reaches_a_real_smtp_server() {
+    let server = SmtpServer::start();
+    let i = Instance::smtp(server.port);
+    i.queue_sample(SUBSCRIBERS);
+    i.ok(&["worker", "--drain"]);
+
+    let received = server.received();
+    assert_eq!(received.len(), 3);
+    let mut seen = Vec::new();
+    for r in &received {
+        assert_eq!(r.rcpt_to.len(), 1);
+        let (to, text, html) = check_message(&i, &r.data, &r.mail_from);
+        assert_eq!(r.rcpt_to[0], to, "envelope recipient is the To address");
+        seen.push((to, text, html));
+    }
+    check_greetings(&seen);
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM deliveries WHERE smtp_reply LIKE '250%'"),
+        3,
+        "the relay's reply is recorded"
+    );
+}
+
+#[test]
+fn smtp_refusals_fail_or_retry_by_reply_code() {
+    let server = SmtpServer::start();
+    let i = Instance::smtp(server.port);
+    i.queue_sample("email,name\nok@example.org,OK\nreject@example.org,R\ntempfail@example.org,T\n");
+    let out = i.ok(&["worker", "--drain"]);
+    assert!(out.contains("sent 1/3, retry 1, failed 1"), "{out}");
+    assert_eq!(server.received().len(), 1);
+    let failed = i.query_scalar(
+        "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+         WHERE s.email = 'reject@example.org' AND d.status = 'failed' AND d.last_error LIKE '%550%'",
+    );
+    assert_eq!(failed, 1, "550 is permanent");
+    let retry = i.query_scalar(
+        "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+         WHERE s.email = 'tempfail@example.org' AND d.status = 'retry' AND d.attempts = 1
+           AND d.due_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+4 minutes')",
+    );
+    assert_eq!(retry, 1, "452 is retried after the base delay");
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM events WHERE kind IN ('failed', 'retry')"),
+        2
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM issues WHERE status = 'sending'"),
+        1,
+        "not done while retrying"
+    );
+}
+
+#[test]
+fn an_unreachable_relay_means_retry_not_loss() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let i = Instance::smtp(port);
+    i.queue_sample("email,name\nada@example.org,Ada\n");
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(
+        i.query_scalar(
+            "SELECT count(*) FROM deliveries WHERE status = 'retry' AND last_error != ''"
+        ),
+        1
+    );
+}
+
+#[test]
+fn subscribers_who_left_after_queueing_get_nothing() {
+    let i = Instance::new();
+    i.queue_sample(SUBSCRIBERS);
+    i.execute("UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'ada@example.org'");
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 2);
+    assert_eq!(
+        i.query_scalar(
+            "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE s.email = 'ada@example.org' AND d.status = 'suppressed'"
+        ),
+        1
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'suppressed'"),
+        1
+    );
+}
+
+#[test]
+fn preview_writes_html_text_and_a_complete_eml() {
+    let i = Instance::new();
+    let issue = crate::helpers::repo_path("samples/issue-210.md");
+    i.ok(&["issue", "import", issue.to_str().unwrap()]);
+    let out = i.ok(&[
+        "issue",
+        "preview",
+        "210",
+        "--out",
+        "preview",
+        "--name",
+        "Pat Preview",
+    ]);
+    assert!(out.contains("issue.eml"), "{out}");
+    let dir = i.dir.path().join("preview");
+    let html = std::fs::read_to_string(dir.join("issue.html")).unwrap();
+    let text = std::fs::read_to_string(dir.join("issue.txt")).unwrap();
+    assert!(html.contains("Hi Pat Preview,") && text.contains("Hi Pat Preview,"));
+    let eml = std::fs::read(dir.join("issue.eml")).unwrap();
+    let msg = MessageParser::default().parse(&eml).unwrap();
+    assert_eq!(
+        msg.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("reader@example.org")
+    );
+    assert!(msg.header_raw("List-Unsubscribe").is_some());
+    assert_eq!(msg.html_body_count(), 1);
+    assert_eq!(msg.text_body_count(), 1);
+}
+
+/// Kills the child process if the test fails before it exits by itself.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_runs_http_and_worker_and_stops_on_sigterm() {
+    let i = Instance::new();
+    i.queue_sample(SUBSCRIBERS);
+    let mut child = KillOnDrop(
+        mailroom_command(i.dir.path())
+            .arg("--config")
+            .arg(&i.config)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("mailroom listening on ")
+        .expect("address line")
+        .to_string();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body, missing) = rt.block_on(async {
+        let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        let status = health.status();
+        let body = health.text().await.unwrap();
+        let missing = reqwest::get(format!("{base}/nope")).await.unwrap().status();
+        (status, body, missing)
+    });
+    assert_eq!(status, 200);
+    assert_eq!(body, "{\"status\":\"ok\"}");
+    assert_eq!(missing, 404);
+
+    // The worker inside `serve` delivers the queued send; wait for that state, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while i.query_scalar("SELECT count(*) FROM issues WHERE status = 'sent'") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "serve's worker did not finish the send"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+
+    let pid = child.0.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.0.wait().unwrap();
+    assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit:?}");
+}

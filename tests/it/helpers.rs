@@ -1,0 +1,298 @@
+//! Shared test fixtures: a scratch instance, the CLI, an SMTP server, a mail parser.
+
+use std::net::{IpAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use mailin_embedded::{Handler, Response, Server, SslConfig};
+
+pub const TOKEN_KEY: &str = "test-token-key-0123456789abcdef0123456789";
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A scratch mailroom instance: its own directory, config file, SQLite file and outbox.
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Instance {
+    /// An instance delivering to its outbox folder.
+    pub fn new() -> Self {
+        Self::with_config("")
+    }
+
+    /// An instance delivering to an SMTP server on loopback.
+    pub fn smtp(port: u16) -> Self {
+        Self::with_config(&format!(
+            "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n"
+        ))
+    }
+
+    /// `extra` is appended TOML; sections it repeats must not clash with the base below.
+    pub fn with_config(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("mailroom.toml");
+        let base = format!(
+            "[database]\npath = \"{db}\"\n\n[secrets]\ntoken_key = \"{TOKEN_KEY}\"\n\n[http]\nbind = \"127.0.0.1:0\"\n\n",
+            db = dir.path().join("mailroom.db").display(),
+        );
+        let mut merged = base;
+        let outbox = dir.path().join("outbox");
+        let delivery_defaults = format!(
+            "outbox_dir = \"{}\"\nrate_per_second = 1000\nburst = 100\npoll_interval_ms = 50\n",
+            outbox.display()
+        );
+        if let Some(at) = extra.find("[delivery]\n") {
+            let (before, after) = extra.split_at(at + "[delivery]\n".len());
+            merged.push_str(before);
+            merged.push_str(&delivery_defaults);
+            merged.push_str(after);
+        } else {
+            merged.push_str(extra);
+            merged.push_str("\n[delivery]\n");
+            merged.push_str(&delivery_defaults);
+        }
+        std::fs::write(&config, merged).expect("write config");
+        Self { dir, config }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("mailroom.db")
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
+
+    /// Runs `mailroom --config … ARGS` in the instance directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        mailroom_command(self.dir.path())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run mailroom")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "`mailroom {}` failed:\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "`mailroom {}` should have failed:\nstdout: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn write(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    /// Imports the sample issue and the given subscribers, finalizes and queues the send.
+    pub fn queue_sample(&self, subscribers_csv: &str) {
+        let issue = repo_path("samples/issue-210.md");
+        self.ok(&["issue", "import", issue.to_str().unwrap()]);
+        self.ok(&["issue", "finalize", "210"]);
+        let csv = self.write("subscribers.csv", subscribers_csv.as_bytes());
+        self.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+        self.ok(&["issue", "send", "210"]);
+    }
+
+    /// Runs one statement on the instance's SQLite file (for states no command sets yet).
+    pub fn execute(&self, sql: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = mailroom::db::Db::open(&self.db_path())
+                .await
+                .expect("open db");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(db.pool())
+                .await
+                .expect("execute");
+        })
+    }
+
+    /// A direct query on the instance's SQLite file, returning one integer.
+    pub fn query_scalar(&self, sql: &str) -> i64 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = mailroom::db::Db::open(&self.db_path())
+                .await
+                .expect("open db");
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(db.pool())
+                .await
+                .expect("query")
+        })
+    }
+}
+
+pub fn mailroom_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+    cmd.current_dir(dir)
+        .env_remove("MAILROOM_CONFIG")
+        .env("MAILROOM_LOG", "warn");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MAILROOM_") && key != "MAILROOM_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// One message as an SMTP server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone)]
+struct Collect {
+    store: Arc<Mutex<Vec<Received>>>,
+    current: Option<Received>,
+}
+
+impl Handler for Collect {
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.current = Some(Received {
+            mail_from: from.to_string(),
+            rcpt_to: to.to_vec(),
+            data: Vec::new(),
+        });
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(current) = &mut self.current {
+            current.data.extend_from_slice(buf);
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        if let Some(done) = self.current.take() {
+            self.store.lock().unwrap().push(done);
+        }
+        mailin_embedded::response::OK
+    }
+
+    fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        mailin_embedded::response::OK
+    }
+
+    /// Scripted per recipient: `reject…@` gets 550, `tempfail…@` gets 452.
+    fn rcpt(&mut self, to: &str) -> Response {
+        if to.starts_with("reject") {
+            mailin_embedded::response::NO_MAILBOX
+        } else if to.starts_with("tempfail") {
+            mailin_embedded::response::OUT_OF_SPACE
+        } else {
+            mailin_embedded::response::OK
+        }
+    }
+}
+
+/// An SMTP server on a free loopback port, collecting every message it accepts.
+pub struct SmtpServer {
+    pub port: u16,
+    store: Arc<Mutex<Vec<Received>>>,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP port");
+        let port = listener.local_addr().unwrap().port();
+        let store = Arc::new(Mutex::new(Vec::new()));
+        let handler = Collect {
+            store: store.clone(),
+            current: None,
+        };
+        let mut server = Server::new(handler);
+        server
+            .with_name("mx.test.example")
+            .with_ssl(SslConfig::None)
+            .expect("no TLS")
+            .with_num_threads(8)
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        Self { port, store }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.store.lock().unwrap().clone()
+    }
+}
+
+/// Headless Chromium, as installed by `.ci/run` (Debian's `chromium` package).
+pub fn chromium() -> PathBuf {
+    for candidate in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!("headless Chromium is required: `apt-get install chromium` (.ci/run does this)");
+}
+
+/// Loads `html_file` at the given viewport width and returns the DOM after scripts ran.
+pub fn chromium_dump_dom(html_file: &Path, width: u32) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--window-size={width},900"))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html_file.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
