@@ -88,6 +88,7 @@ pub struct SmtpSettings {
     pub username: String,
     pub password: Secret,
     pub timeout_seconds: u64,
+    pub ca_file: PathBuf,
     pub helo_name: String,
 }
 

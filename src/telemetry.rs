@@ -1,5 +1,7 @@
 //! Logging setup: human-readable lines on stderr, filtered by MAILROOM_LOG (or RUST_LOG).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(default_filter: &str) {
@@ -9,5 +11,6 @@ pub fn init(default_filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -71,12 +71,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn smtp(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
     let s = &settings.smtp;
+    let tls_parameters = || -> Result<TlsParameters> {
+        let mut builder = TlsParameters::builder(s.host.clone());
+        if !s.ca_file.as_os_str().is_empty() {
+            let pem = std::fs::read(&s.ca_file)
+                .with_context(|| format!("smtp.ca_file: reading {}", s.ca_file.display()))?;
+            let cert = Certificate::from_pem(&pem).with_context(|| {
+                format!(
+                    "smtp.ca_file: {} is not a PEM certificate",
+                    s.ca_file.display()
+                )
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder.build().context("TLS setup")
+    };
+    // Required, not opportunistic: a relay that does not offer STARTTLS is refused rather
+    // than sent credentials and subscriber data in the clear.
     let tls = match s.tls {
         TlsMode::None => Tls::None,
-        TlsMode::Starttls => {
-            Tls::Required(TlsParameters::new(s.host.clone()).context("TLS setup")?)
-        }
-        TlsMode::Tls => Tls::Wrapper(TlsParameters::new(s.host.clone()).context("TLS setup")?),
+        TlsMode::Starttls => Tls::Required(tls_parameters()?),
+        TlsMode::Tls => Tls::Wrapper(tls_parameters()?),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
         .port(s.port)

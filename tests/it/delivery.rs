@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use mail_parser::{Message, MessageParser};
 use mailroom::token::TokenKeys;
 
-use crate::helpers::{Instance, SmtpServer, TOKEN_KEY, mailroom_command};
+use crate::helpers::{
+    Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, TOKEN_KEY, TestCertificate, mailroom_command,
+};
 
 const SUBSCRIBERS: &str =
     "email,name\nada@example.org,Ada Lovelace\njose@example.com,José Müller\nnoname@example.net,\n";
@@ -200,6 +202,65 @@ fn smtp_send_reaches_a_real_smtp_server() {
         i.query_scalar("SELECT count(*) FROM deliveries WHERE smtp_reply LIKE '250%'"),
         3,
         "the relay's reply is recorded"
+    );
+}
+
+#[test]
+fn smtp_over_starttls_with_authentication() {
+    let cert = TestCertificate::new();
+    let server = SmtpServer::start_tls(&cert);
+    let tls_config = |password: &str| {
+        format!(
+            "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\n\
+             username = \"{SMTP_USER}\"\npassword = \"{password}\"\nca_file = \"{}\"\n",
+            server.port,
+            cert.ca.display()
+        )
+    };
+    let i = Instance::with_config(&tls_config(SMTP_PASSWORD));
+    i.queue_sample("email,name\nada@example.org,Ada\n");
+    i.ok(&["worker", "--drain"]);
+    let received = server.received();
+    let last_error =
+        || i.query_text("SELECT coalesce(group_concat(last_error), '') FROM deliveries");
+    assert_eq!(
+        received.len(),
+        1,
+        "delivered over STARTTLS: {}",
+        last_error()
+    );
+    assert!(received[0].authenticated, "authenticated with AUTH PLAIN");
+
+    let wrong = Instance::with_config(&tls_config("wrong-password"));
+    wrong.queue_sample("email,name\nada@example.org,Ada\n");
+    wrong.ok(&["worker", "--drain"]);
+    assert_eq!(
+        server.received().len(),
+        1,
+        "nothing sent with bad credentials"
+    );
+    assert_eq!(
+        wrong.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'"),
+        0
+    );
+}
+
+#[test]
+fn starttls_required_means_no_cleartext_fallback() {
+    let plain = SmtpServer::start();
+    let i = Instance::with_config(&format!(
+        "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\n",
+        plain.port
+    ));
+    i.queue_sample("email,name\nada@example.org,Ada\n");
+    i.ok(&["worker", "--drain"]);
+    assert!(
+        plain.received().is_empty(),
+        "a relay without STARTTLS gets nothing"
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'retry'"),
+        1
     );
 }
 

@@ -136,6 +136,23 @@ impl Instance {
         })
     }
 
+    /// A direct query on the instance's SQLite file, returning one text value.
+    pub fn query_text(&self, sql: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = mailroom::db::Db::open(&self.db_path())
+                .await
+                .expect("open db");
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(db.pool())
+                .await
+                .expect("query")
+        })
+    }
+
     /// A direct query on the instance's SQLite file, returning one integer.
     pub fn query_scalar(&self, sql: &str) -> i64 {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -170,6 +187,8 @@ pub fn mailroom_command(dir: &Path) -> Command {
 /// One message as an SMTP server received it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Whether the client authenticated (AUTH PLAIN) on this connection.
+    pub authenticated: bool,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     pub data: Vec<u8>,
@@ -179,11 +198,17 @@ pub struct Received {
 struct Collect {
     store: Arc<Mutex<Vec<Received>>>,
     current: Option<Received>,
+    authenticated: bool,
 }
+
+/// Credentials the TLS test server accepts.
+pub const SMTP_USER: &str = "mailroom";
+pub const SMTP_PASSWORD: &str = "relay-secret";
 
 impl Handler for Collect {
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.current = Some(Received {
+            authenticated: self.authenticated,
             mail_from: from.to_string(),
             rcpt_to: to.to_vec(),
             data: Vec::new(),
@@ -209,6 +234,15 @@ impl Handler for Collect {
         mailin_embedded::response::OK
     }
 
+    fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
+        if user == SMTP_USER && password == SMTP_PASSWORD {
+            self.authenticated = true;
+            mailin_embedded::response::AUTH_OK
+        } else {
+            mailin_embedded::response::INVALID_CREDENTIALS
+        }
+    }
+
     /// Scripted per recipient: `reject…@` gets 550, `tempfail…@` gets 452.
     fn rcpt(&mut self, to: &str) -> Response {
         if to.starts_with("reject") {
@@ -229,20 +263,40 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> Self {
+        Self::start_with(SslConfig::None, false)
+    }
+
+    /// A server offering STARTTLS with the certificate in `tls` and requiring AUTH PLAIN.
+    pub fn start_tls(tls: &TestCertificate) -> Self {
+        let ssl = SslConfig::SelfSigned {
+            cert_path: tls.cert.display().to_string(),
+            key_path: tls.key.display().to_string(),
+        };
+        Self::start_with(ssl, true)
+    }
+
+    fn start_with(ssl: SslConfig, auth: bool) -> Self {
+        // The test binary links both rustls providers (ring via lettre, aws-lc via
+        // mailin-embedded), so the server side needs one chosen explicitly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP port");
         let port = listener.local_addr().unwrap().port();
         let store = Arc::new(Mutex::new(Vec::new()));
         let handler = Collect {
             store: store.clone(),
             current: None,
+            authenticated: false,
         };
         let mut server = Server::new(handler);
         server
             .with_name("mx.test.example")
-            .with_ssl(SslConfig::None)
-            .expect("no TLS")
+            .with_ssl(ssl)
+            .expect("TLS configuration")
             .with_num_threads(8)
             .with_tcp_listener(listener);
+        if auth {
+            server.with_auth(mailin_embedded::AuthMechanism::Plain);
+        }
         std::thread::spawn(move || {
             let _ = server.serve();
         });
@@ -251,6 +305,95 @@ impl SmtpServer {
 
     pub fn received(&self) -> Vec<Received> {
         self.store.lock().unwrap().clone()
+    }
+}
+
+/// A private CA and a server certificate for 127.0.0.1 it signed, made with openssl.
+pub struct TestCertificate {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCertificate {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let ext = path("leaf.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let steps: [Vec<String>; 3] = [
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=mailroom test CA",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                "-keyout".into(),
+                path("ca.key"),
+                "-out".into(),
+                path("ca.pem"),
+            ])
+            .collect(),
+            [
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                "-keyout".into(),
+                path("key.pem"),
+                "-out".into(),
+                path("leaf.csr"),
+            ])
+            .collect(),
+            ["x509", "-req", "-days", "1", "-CAcreateserial"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["-in".into(), path("leaf.csr"), "-CA".into(), path("ca.pem")])
+                .chain([
+                    "-CAkey".into(),
+                    path("ca.key"),
+                    "-extfile".into(),
+                    ext.clone(),
+                ])
+                .chain(["-out".into(), path("cert.pem")])
+                .collect(),
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(&args)
+                .output()
+                .expect("openssl is installed");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Self {
+            ca: path("ca.pem").into(),
+            cert: path("cert.pem").into(),
+            key: path("key.pem").into(),
+            _dir: dir,
+        }
     }
 }
 
