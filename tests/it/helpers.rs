@@ -119,55 +119,51 @@ impl Instance {
         self.ok(&["issue", "send", "210"]);
     }
 
+    /// Runs `f` with the instance's database open, on a runtime of its own.
+    fn with_db<T, F: std::future::Future<Output = T>>(
+        &self,
+        f: impl FnOnce(mailroom::db::Db) -> F,
+    ) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            f(mailroom::db::Db::open(&self.db_path())
+                .await
+                .expect("open db"))
+            .await
+        })
+    }
+
     /// Runs one statement on the instance's SQLite file (for states no command sets yet).
     pub fn execute(&self, sql: &str) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let db = mailroom::db::Db::open(&self.db_path())
-                .await
-                .expect("open db");
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(db.pool())
-                .await
-                .expect("execute");
-        })
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        self.with_db(
+            |db| async move { sqlx::query(sql).execute(db.pool()).await.expect("execute") },
+        );
     }
 
-    /// A direct query on the instance's SQLite file, returning one text value.
-    pub fn query_text(&self, sql: &str) -> String {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let db = mailroom::db::Db::open(&self.db_path())
-                .await
-                .expect("open db");
-            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_string()))
+    /// A direct query on the instance's SQLite file, returning one value.
+    pub fn query_one<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+    {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        self.with_db(|db| async move {
+            sqlx::query_scalar::<_, T>(sql)
                 .fetch_one(db.pool())
                 .await
                 .expect("query")
         })
     }
 
-    /// A direct query on the instance's SQLite file, returning one integer.
     pub fn query_scalar(&self, sql: &str) -> i64 {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let db = mailroom::db::Db::open(&self.db_path())
-                .await
-                .expect("open db");
-            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
-                .fetch_one(db.pool())
-                .await
-                .expect("query")
-        })
+        self.query_one(sql)
+    }
+
+    pub fn query_text(&self, sql: &str) -> String {
+        self.query_one(sql)
     }
 }
 
