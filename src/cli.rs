@@ -44,7 +44,11 @@ pub enum Command {
         drain: bool,
     },
     /// Run the HTTP server and the delivery worker until Ctrl-C or SIGTERM.
-    Serve,
+    Serve {
+        /// Serve HTTP only; delivery is left to separate `mailroom worker` processes.
+        #[arg(long)]
+        http_only: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +95,8 @@ pub enum SubscriberCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Show one subscriber: status, consent, and every change with when and how.
+    Show { email: String },
     /// Import a CSV file with a header row `email,name`; all rows or none.
     Import { file: PathBuf },
     /// Count subscribers per status.
@@ -107,7 +113,7 @@ pub enum SendCommand {
 pub async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(settings).await,
+        Command::Serve { http_only } => serve(settings, http_only).await,
         command => {
             let ctx = Context::open(settings).await?;
             match command {
@@ -115,7 +121,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Subscribers(c) => subscribers(&ctx, c).await,
                 Command::Send(SendCommand::Status { number }) => send_status(&ctx, number).await,
                 Command::Worker { drain } => worker(&ctx, drain).await,
-                Command::Serve => unreachable!("handled above"),
+                Command::Serve { .. } => unreachable!("handled above"),
             }
         }
     }
@@ -300,6 +306,34 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
                 rows.len() as u64 - created
             );
         }
+        SubscriberCommand::Show { email } => {
+            let email = SubscriberEmail::parse(&email).with_context(|| format!("{email:?}"))?;
+            let s = ctx
+                .db
+                .subscriber_by_email(&email)
+                .await?
+                .with_context(|| format!("{email} is not on the list"))?;
+            println!("{} (subscriber {})", s.email, s.id);
+            println!("name:     {}", s.name);
+            println!("status:   {}", s.status);
+            println!(
+                "consent:  {} at {}{}",
+                s.consent_source,
+                s.consent_at,
+                s.consent_ip
+                    .map(|ip| format!(" from {ip}"))
+                    .unwrap_or_default()
+            );
+            println!("history:");
+            for e in crate::db::events::for_subscriber(ctx.db.pool(), s.id).await? {
+                let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+                let issue = detail["issue"]
+                    .as_u64()
+                    .map(|n| format!(" (issue #{n})"))
+                    .unwrap_or_default();
+                println!("  {}  {:<13} via {}{issue}", e.at, e.kind, e.source);
+            }
+        }
         SubscriberCommand::Stats => {
             let s = ctx.db.subscriber_stats().await?;
             println!(
@@ -348,9 +382,9 @@ async fn worker(ctx: &Context, drain: bool) -> Result<()> {
     Ok(())
 }
 
-async fn serve(settings: Settings) -> Result<()> {
+async fn serve(settings: Settings, http_only: bool) -> Result<()> {
     let app = Application::build(settings).await?;
-    tracing::info!(address = %app.local_addr(), "mailroom serving");
+    tracing::info!(address = %app.local_addr(), http_only, "mailroom serving");
     println!("mailroom listening on http://{}", app.local_addr());
-    app.run_until_stopped(shutdown_signal()).await
+    app.run_until_stopped(shutdown_signal(), !http_only).await
 }

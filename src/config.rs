@@ -96,6 +96,8 @@ pub struct SmtpSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: SocketAddr,
+    pub public_rate_per_second: u32,
+    pub public_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

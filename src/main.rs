@@ -7,7 +7,7 @@ use mailroom::cli::{Cli, Command};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Serve | Command::Worker { .. } => "info",
+        Command::Serve { .. } | Command::Worker { .. } => "info",
         _ => "warn",
     };
     mailroom::telemetry::init(default_filter);

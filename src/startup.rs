@@ -78,18 +78,48 @@ impl Application {
             .expect("bound listener has an address")
     }
 
-    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> Result<()> {
-        let worker = self.context.worker()?;
-        let app = router(AppState {
-            db: self.context.db.clone(),
+    /// Serves HTTP, and delivers too when `with_worker`, until `shutdown` turns true.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: watch::Receiver<bool>,
+        with_worker: bool,
+    ) -> Result<()> {
+        let worker = if with_worker {
+            Some(self.context.worker()?)
+        } else {
+            None
+        };
+        let ctx = &self.context;
+        let state = AppState::new(
+            ctx.db.clone(),
+            ctx.factory.keys().clone(),
+            &ctx.settings.newsletter.name,
+            &ctx.settings.http,
+        )?;
+        // Forget idle clients now and then, so the per-IP limiter's memory stays bounded.
+        let limiter = state.limiter.clone();
+        let pruner = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+            }
         });
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let mut http_shutdown = shutdown.clone();
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             let _ = http_shutdown.wait_for(|s| *s).await;
         });
-        let (http, work) = tokio::join!(server, worker.run_until_stopped(shutdown, false));
+        let work = async {
+            match &worker {
+                Some(worker) => worker.run_until_stopped(shutdown, false).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let (http, work) = tokio::join!(server, work);
+        pruner.abort();
         http.context("HTTP server")?;
-        work.map(|_| ())
+        work
     }
 }
 

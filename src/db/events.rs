@@ -12,6 +12,8 @@ pub enum EventKind {
     SendCreated,
     SendFinished,
     Subscribed,
+    Unsubscribed,
+    Resubscribed,
     Sent,
     Retry,
     Failed,
@@ -27,6 +29,8 @@ impl EventKind {
             Self::SendCreated => "send_created",
             Self::SendFinished => "send_finished",
             Self::Subscribed => "subscribed",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Resubscribed => "resubscribed",
             Self::Sent => "sent",
             Self::Retry => "retry",
             Self::Failed => "failed",
@@ -43,6 +47,14 @@ pub enum Source {
     Worker,
     Smtp,
     Http,
+    /// RFC 8058 one-click POST from a mail client's unsubscribe button.
+    OneClick,
+    /// The button on the unsubscribe page.
+    Page,
+    /// A message to the List-Unsubscribe mailto address.
+    Mailto,
+    /// An operator, through the CLI or the admin API.
+    Admin,
 }
 
 impl Source {
@@ -53,6 +65,10 @@ impl Source {
             Self::Worker => "worker",
             Self::Smtp => "smtp",
             Self::Http => "http",
+            Self::OneClick => "one-click",
+            Self::Page => "page",
+            Self::Mailto => "mailto",
+            Self::Admin => "admin",
         }
     }
 }
@@ -132,6 +148,18 @@ pub async fn for_issue(pool: &sqlx::SqlitePool, issue_id: i64) -> Result<Vec<Sto
     Ok(
         sqlx::query_as("SELECT * FROM events WHERE issue_id = ? ORDER BY id")
             .bind(issue_id)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+pub async fn for_subscriber(
+    pool: &sqlx::SqlitePool,
+    subscriber_id: i64,
+) -> Result<Vec<StoredEvent>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM events WHERE subscriber_id = ? ORDER BY id")
+            .bind(subscriber_id)
             .fetch_all(pool)
             .await?,
     )

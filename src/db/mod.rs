@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod events;
 pub mod issues;
 pub mod subscribers;
+pub mod unsubscribe;
 
 use std::path::Path;
 use std::str::FromStr;

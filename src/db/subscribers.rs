@@ -29,6 +29,25 @@ pub enum Added {
 /// Rows per multi-row INSERT: 3 binds each, far below SQLite's 32,766 limit.
 const INSERT_CHUNK: usize = 2000;
 
+/// A subscriber as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Subscriber {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub consent_source: String,
+    pub consent_at: String,
+    pub consent_ip: Option<String>,
+    pub soft_bounces: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub confirmed_at: Option<String>,
+    pub unsubscribed_at: Option<String>,
+    pub bounced_at: Option<String>,
+    pub complained_at: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Stats {
     pub pending: i64,
@@ -111,6 +130,17 @@ impl Db {
         }
         tx.commit().await?;
         Ok(created)
+    }
+
+    pub async fn subscriber_by_email(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>> {
+        Ok(sqlx::query_as(
+            "SELECT id, email, name, status, consent_source, consent_at, consent_ip, soft_bounces,
+                    created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at, complained_at
+             FROM subscribers WHERE email = ?",
+        )
+        .bind(email.as_str())
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn subscriber_stats(&self) -> Result<Stats> {

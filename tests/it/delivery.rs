@@ -1,16 +1,12 @@
 //! End to end: import → finalize → send → worker, through the outbox and a real SMTP server.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mail_parser::{Message, MessageParser};
 use mailroom::token::TokenKeys;
 
-use crate::helpers::{
-    Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, TOKEN_KEY, TestCertificate, mailroom_command,
-};
+use crate::helpers::{Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, TOKEN_KEY, TestCertificate};
 
 const SUBSCRIBERS: &str =
     "email,name\nada@example.org,Ada Lovelace\njose@example.com,José Müller\nnoname@example.net,\n";
@@ -361,54 +357,15 @@ fn preview_writes_html_text_and_a_complete_eml() {
     assert_eq!(msg.text_body_count(), 1);
 }
 
-/// Kills the child process if the test fails before it exits by itself.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_runs_http_and_worker_and_stops_on_sigterm() {
     let i = Instance::new();
     i.queue_sample(SUBSCRIBERS);
-    let mut child = KillOnDrop(
-        mailroom_command(i.dir.path())
-            .arg("--config")
-            .arg(&i.config)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("mailroom listening on ")
-        .expect("address line")
-        .to_string();
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (status, body, missing) = rt.block_on(async {
-        let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
-        let status = health.status();
-        let body = health.text().await.unwrap();
-        let missing = reqwest::get(format!("{base}/nope")).await.unwrap().status();
-        (status, body, missing)
-    });
-    assert_eq!(status, 200);
-    assert_eq!(body, "{\"status\":\"ok\"}");
-    assert_eq!(missing, 404);
+    let mut served = i.serve(&[]);
+    let health = served.get("/healthz");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, "{\"status\":\"ok\"}");
+    assert_eq!(served.get("/nope").status, 404);
 
     // The worker inside `serve` delivers the queued send; wait for that state, bounded.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -421,12 +378,6 @@ fn serve_runs_http_and_worker_and_stops_on_sigterm() {
     }
     assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
 
-    let pid = child.0.id().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.0.wait().unwrap();
+    let exit = served.terminate();
     assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit:?}");
 }

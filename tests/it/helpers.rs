@@ -32,31 +32,27 @@ impl Instance {
         ))
     }
 
-    /// `extra` is appended TOML; sections it repeats must not clash with the base below.
+    /// `extra` is TOML merged over the test defaults (its keys win).
     pub fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("mailroom.toml");
-        let base = format!(
-            "[database]\npath = \"{db}\"\n\n[secrets]\ntoken_key = \"{TOKEN_KEY}\"\n\n[http]\nbind = \"127.0.0.1:0\"\n\n",
+        let defaults = format!(
+            "[database]\npath = \"{db}\"\n[secrets]\ntoken_key = \"{TOKEN_KEY}\"\n[http]\nbind = \"127.0.0.1:0\"\n\
+             [delivery]\noutbox_dir = \"{outbox}\"\nrate_per_second = 1000\nburst = 100\npoll_interval_ms = 50\n",
             db = dir.path().join("mailroom.db").display(),
+            outbox = dir.path().join("outbox").display(),
         );
-        let mut merged = base;
-        let outbox = dir.path().join("outbox");
-        let delivery_defaults = format!(
-            "outbox_dir = \"{}\"\nrate_per_second = 1000\nburst = 100\npoll_interval_ms = 50\n",
-            outbox.display()
-        );
-        if let Some(at) = extra.find("[delivery]\n") {
-            let (before, after) = extra.split_at(at + "[delivery]\n".len());
-            merged.push_str(before);
-            merged.push_str(&delivery_defaults);
-            merged.push_str(after);
-        } else {
-            merged.push_str(extra);
-            merged.push_str("\n[delivery]\n");
-            merged.push_str(&delivery_defaults);
+        let mut merged: toml::Table = defaults.parse().unwrap();
+        let extra: toml::Table = extra.parse().expect("test config is TOML");
+        for (section, values) in extra {
+            match (merged.get_mut(&section), values) {
+                (Some(toml::Value::Table(base)), toml::Value::Table(values)) => base.extend(values),
+                (_, values) => {
+                    merged.insert(section, values);
+                }
+            }
         }
-        std::fs::write(&config, merged).expect("write config");
+        std::fs::write(&config, toml::to_string(&merged).unwrap()).expect("write config");
         Self { dir, config }
     }
 
@@ -117,6 +113,36 @@ impl Instance {
         let csv = self.write("subscribers.csv", subscribers_csv.as_bytes());
         self.ok(&["subscribers", "import", csv.to_str().unwrap()]);
         self.ok(&["issue", "send", "210"]);
+    }
+
+    /// Starts `mailroom serve ARGS` and waits until it listens.
+    pub fn serve(&self, args: &[&str]) -> Served {
+        let mut child = mailroom_command(self.dir.path())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start mailroom serve");
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("mailroom listening on ")
+            .expect("address line")
+            .to_string();
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Served {
+            child,
+            base,
+            client,
+        }
     }
 
     /// Runs `f` with the instance's database open, on a runtime of its own.
@@ -434,4 +460,74 @@ pub fn chromium_dump_dom(html_file: &Path, width: u32) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running `mailroom serve`, killed when dropped.
+pub struct Served {
+    child: std::process::Child,
+    pub base: String,
+    client: reqwest::blocking::Client,
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Served {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body.to_string());
+        if let Some(ct) = content_type {
+            request = request.header("Content-Type", ct);
+        }
+        let response = request.send().expect("HTTP request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        Reply {
+            status,
+            headers,
+            body: response.text().unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, None, "")
+    }
+
+    pub fn post_form(&self, path: &str, body: &str) -> Reply {
+        self.request(
+            "POST",
+            path,
+            Some("application/x-www-form-urlencoded"),
+            body,
+        )
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -8,3 +8,4 @@ mod delivery;
 mod issue_file;
 mod lifecycle;
 mod rendering;
+mod unsubscribe;

@@ -1,0 +1,256 @@
+//! Unsubscribe over HTTP against the running server and a real SQLite file.
+
+use mailroom::token::{TokenKeys, UnsubscribeClaim};
+
+use crate::helpers::{Instance, Served, TOKEN_KEY};
+
+const LIST: &str = "email,name\nkim@example.org,Kim\nlee@example.org,Lee\n";
+
+/// An instance with the sample issue queued for LIST, serving HTTP only (no deliveries).
+fn setup() -> (Instance, Served) {
+    let i = Instance::new();
+    i.queue_sample(LIST);
+    let served = i.serve(&["--http-only"]);
+    (i, served)
+}
+
+fn subscriber_id(i: &Instance, email: &str) -> i64 {
+    i.query_scalar(&format!(
+        "SELECT id FROM subscribers WHERE email = '{email}'"
+    ))
+}
+
+fn token_for(i: &Instance, email: &str) -> String {
+    let keys = TokenKeys::new(TOKEN_KEY, &[]).unwrap();
+    keys.unsubscribe(UnsubscribeClaim {
+        subscriber_id: subscriber_id(i, email),
+        issue_number: 210,
+    })
+}
+
+fn status(i: &Instance, email: &str) -> String {
+    i.query_text(&format!(
+        "SELECT status FROM subscribers WHERE email = '{email}'"
+    ))
+}
+
+fn events(i: &Instance, kind: &str) -> i64 {
+    i.query_scalar(&format!(
+        "SELECT count(*) FROM events WHERE kind = '{kind}'"
+    ))
+}
+
+#[test]
+fn get_and_head_show_the_page_and_change_nothing() {
+    let (i, served) = setup();
+    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
+    for _ in 0..3 {
+        let page = served.get(&path);
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Deep Learning Weekly"));
+        assert!(
+            page.body.contains("k\u{2022}\u{2022}\u{2022}@example.org"),
+            "masked address"
+        );
+        assert!(
+            !page.body.contains("kim@example.org"),
+            "the address itself is not shown"
+        );
+        assert!(
+            page.body.contains("<form method=\"post\">")
+                && page.body.contains(">Unsubscribe</button>")
+        );
+        assert_eq!(page.headers["referrer-policy"], "no-referrer");
+        assert_eq!(served.request("HEAD", &path, None, "").status, 200);
+    }
+    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(events(&i, "unsubscribed"), 0);
+}
+
+#[test]
+fn one_click_urlencoded_unsubscribes_without_redirect_and_repeats_are_harmless() {
+    let (i, served) = setup();
+    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
+    for _ in 0..3 {
+        let reply = served.post_form(&path, "List-Unsubscribe=One-Click");
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(reply.headers.get("location").is_none(), "no redirect");
+    }
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(
+        status(&i, "lee@example.org"),
+        "active",
+        "only the token's subscriber"
+    );
+    assert_eq!(events(&i, "unsubscribed"), 1, "one change, one event");
+    let source =
+        i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'");
+    assert_eq!(source, "one-click {\"issue\":210}");
+    let show = i.ok(&["subscribers", "show", "kim@example.org"]);
+    assert!(show.contains("status:   unsubscribed"), "{show}");
+    assert!(
+        show.contains("unsubscribed  via one-click (issue #210)"),
+        "{show}"
+    );
+}
+
+#[test]
+fn one_click_multipart_unsubscribes() {
+    let (i, served) = setup();
+    let path = format!("/u/{}", token_for(&i, "lee@example.org"));
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+    let reply = served.request(
+        "POST",
+        &path,
+        Some("multipart/form-data; boundary=XyZ"),
+        body,
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(status(&i, "lee@example.org"), "unsubscribed");
+
+    let broken = served.request(
+        "POST",
+        &path,
+        Some("multipart/form-data; boundary=XyZ"),
+        "--XyZ\r\ngarbage",
+    );
+    assert_eq!(
+        broken.status, 400,
+        "a malformed body is refused: {broken:?}"
+    );
+}
+
+#[test]
+fn page_button_unsubscribes_and_the_mistake_button_resubscribes() {
+    let (i, served) = setup();
+    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
+    let done = served.post_form(&path, "action=unsubscribe");
+    assert_eq!(done.status, 200);
+    assert!(done.body.contains("You are unsubscribed"));
+    assert!(done.body.contains("I unsubscribed by mistake"));
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(
+        i.query_text("SELECT source FROM events WHERE kind = 'unsubscribed'"),
+        "page"
+    );
+
+    let back = served.post_form(&path, "action=resubscribe");
+    assert_eq!(back.status, 200);
+    assert!(back.body.contains("You are subscribed again"));
+    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(events(&i, "resubscribed"), 1);
+    assert_eq!(
+        served.post_form(&path, "action=delete-everything").status,
+        400
+    );
+}
+
+#[test]
+fn bounced_and_complained_stay_so() {
+    let (i, served) = setup();
+    i.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'kim@example.org'");
+    i.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'lee@example.org'");
+    for email in ["kim@example.org", "lee@example.org"] {
+        let path = format!("/u/{}", token_for(&i, email));
+        assert!(served.get(&path).body.contains("You are not on the list"));
+        assert_eq!(
+            served.post_form(&path, "List-Unsubscribe=One-Click").status,
+            200
+        );
+        assert!(
+            served
+                .post_form(&path, "action=unsubscribe")
+                .body
+                .contains("You are not on the list")
+        );
+        assert!(
+            served
+                .post_form(&path, "action=resubscribe")
+                .body
+                .contains("You are not on the list")
+        );
+    }
+    assert_eq!(status(&i, "kim@example.org"), "bounced");
+    assert_eq!(status(&i, "lee@example.org"), "complained");
+    assert_eq!(events(&i, "unsubscribed") + events(&i, "resubscribed"), 0);
+}
+
+#[test]
+fn malformed_tokens_get_one_generic_answer_and_change_nothing() {
+    let (i, served) = setup();
+    let good = token_for(&i, "kim@example.org");
+    let other_key = TokenKeys::new("another-key-another-key-another-key-42", &[]).unwrap();
+    let mut altered = good.clone().into_bytes();
+    altered[20] = if altered[20] == b'a' { b'b' } else { b'a' };
+    let bounce_token = TokenKeys::new(TOKEN_KEY, &[]).unwrap().bounce(1);
+    let cases = [
+        ("truncated", good[..good.len() - 1].to_string()),
+        ("extended", format!("{good}a")),
+        ("altered", String::from_utf8(altered).unwrap()),
+        (
+            "wrong key",
+            other_key.unsubscribe(UnsubscribeClaim {
+                subscriber_id: 1,
+                issue_number: 210,
+            }),
+        ),
+        ("a bounce token", bounce_token),
+        ("garbage", "not-a-token".to_string()),
+        ("percent-encoded junk", "%E2%80%A2%00%0A".to_string()),
+        ("very long", "a".repeat(5000)),
+    ];
+    let reference = served.get("/u/not-a-token").body;
+    for (what, token) in cases {
+        let path = format!("/u/{token}");
+        let get = served.get(&path);
+        assert_eq!(get.status, 404, "{what}");
+        assert_eq!(get.body, reference, "{what}: same page for every bad token");
+        let post = served.post_form(&path, "List-Unsubscribe=One-Click");
+        assert_eq!(post.status, 404, "{what}");
+    }
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'active'"),
+        2
+    );
+    assert_eq!(events(&i, "unsubscribed"), 0);
+}
+
+#[test]
+fn unsubscribing_while_a_send_is_queued_stops_that_delivery() {
+    let (i, served) = setup();
+    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
+    assert_eq!(
+        served.post_form(&path, "List-Unsubscribe=One-Click").status,
+        200
+    );
+    i.ok(&["worker", "--drain"]);
+    let files: Vec<String> = std::fs::read_dir(i.outbox())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "only lee receives the issue");
+    assert!(files[0].contains("<lee@example.org>") && !files[0].contains("kim@example.org"));
+    assert_eq!(
+        i.query_scalar(&format!(
+            "SELECT count(*) FROM deliveries WHERE subscriber_id = {} AND status = 'suppressed'",
+            subscriber_id(&i, "kim@example.org")
+        )),
+        1
+    );
+}
+
+#[test]
+fn public_pages_are_rate_limited_per_client() {
+    let i = Instance::with_config("[http]\npublic_rate_per_second = 1\npublic_burst = 3\n");
+    i.queue_sample(LIST);
+    let served = i.serve(&["--http-only"]);
+    let codes: Vec<u16> = (0..8).map(|_| served.get("/u/whatever").status).collect();
+    assert_eq!(&codes[..3], &[404, 404, 404], "the burst passes: {codes:?}");
+    let limited = served.get("/u/whatever");
+    assert!(codes.contains(&429) || limited.status == 429, "{codes:?}");
+    assert_eq!(
+        served.get("/healthz").status,
+        200,
+        "health checks are not limited"
+    );
+}
