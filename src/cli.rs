@@ -37,6 +37,19 @@ pub enum Command {
     /// Watch sends.
     #[command(subcommand)]
     Send(SendCommand),
+    /// Process mail sent back to mailroom (mailto unsubscribes): from standard input (an MTA
+    /// pipe), from files, or from a Maildir whose handled messages move to cur/.
+    Ingest {
+        /// Message files (.eml); none reads one message from standard input.
+        files: Vec<PathBuf>,
+        /// Process every message in DIR/new and move the handled ones to DIR/cur.
+        #[arg(long, value_name = "DIR", conflicts_with = "files")]
+        maildir: Option<PathBuf>,
+        /// The envelope recipient, as an MTA pipe passes it (e.g. Postfix's ${recipient});
+        /// more reliable than the message's headers.
+        #[arg(long, value_name = "ADDRESS")]
+        recipient: Option<String>,
+    },
     /// Run the delivery worker (without the HTTP server).
     Worker {
         /// Exit once nothing is due instead of waiting for new work (for cron and scripts).
@@ -121,6 +134,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Subscribers(c) => subscribers(&ctx, c).await,
                 Command::Send(SendCommand::Status { number }) => send_status(&ctx, number).await,
                 Command::Worker { drain } => worker(&ctx, drain).await,
+                Command::Ingest {
+                    files,
+                    maildir,
+                    recipient,
+                } => ingest(&ctx, &files, maildir.as_deref(), recipient.as_deref()).await,
                 Command::Serve { .. } => unreachable!("handled above"),
             }
         }
@@ -342,6 +360,40 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+async fn ingest(
+    ctx: &Context,
+    files: &[PathBuf],
+    maildir: Option<&Path>,
+    recipient: Option<&str>,
+) -> Result<()> {
+    let inbound = crate::inbound::Inbound {
+        db: &ctx.db,
+        keys: ctx.factory.keys(),
+        unsubscribe_domain: &ctx.settings.delivery.unsubscribe_domain,
+    };
+    if let Some(dir) = maildir {
+        let report = inbound.maildir(dir).await?;
+        println!("{}: {report}", dir.display());
+        return Ok(());
+    }
+    let mut report = crate::inbound::Report::default();
+    if files.is_empty() {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut raw)
+            .context("reading standard input")?;
+        inbound.message(&raw, recipient, &mut report).await?;
+    }
+    for file in files {
+        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        inbound
+            .message(&raw, recipient, &mut report)
+            .await
+            .with_context(|| file.display().to_string())?;
+    }
+    println!("{report}");
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod inbound;
 pub mod issue_file;
 pub mod message;
 pub mod render;

@@ -254,3 +254,118 @@ fn public_pages_are_rate_limited_per_client() {
         "health checks are not limited"
     );
 }
+
+/// The mailto address from the List-Unsubscribe header of a message actually delivered.
+fn delivered_mailto(i: &Instance, email: &str) -> String {
+    i.ok(&["worker", "--drain"]);
+    for entry in std::fs::read_dir(i.outbox()).unwrap() {
+        let raw = std::fs::read(entry.unwrap().path()).unwrap();
+        let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let to = msg
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap();
+        if to == email {
+            let header = msg.header_raw("List-Unsubscribe").unwrap();
+            let start = header.find("<mailto:").unwrap() + "<mailto:".len();
+            return header[start..].split('>').next().unwrap().to_string();
+        }
+    }
+    panic!("no message to {email}");
+}
+
+fn reply_to(address: &str) -> String {
+    format!(
+        "From: Kim <kim@example.org>\r\nTo: {address}\r\nSubject: unsubscribe\r\n\
+         Message-ID: <reply-1@example.org>\r\n\r\nPlease take me off the list.\r\n"
+    )
+}
+
+#[test]
+fn mailto_unsubscribe_from_a_file_and_from_standard_input() {
+    let i = Instance::new();
+    i.queue_sample(LIST);
+    let kim = delivered_mailto(&i, "kim@example.org");
+    assert!(
+        kim.starts_with("unsubscribe+") && kim.ends_with("@newsletter.example.org"),
+        "{kim}"
+    );
+    let file = i.write("reply.eml", reply_to(&kim).as_bytes());
+    let out = i.ok(&["ingest", file.to_str().unwrap()]);
+    assert!(out.starts_with("1 unsubscribed"), "{out}");
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(
+        i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'"),
+        "mailto {\"issue\":210}"
+    );
+    assert!(
+        i.ok(&["ingest", file.to_str().unwrap()])
+            .starts_with("0 unsubscribed, 1 already"),
+        "repeat is harmless"
+    );
+
+    // An MTA pipe: the message on stdin, the envelope recipient as an argument (here
+    // case-folded by a relay, and with headers that name someone else).
+    let lee = delivered_mailto(&i, "lee@example.org").to_ascii_uppercase();
+    let mut child = crate::helpers::mailroom_command(i.dir.path())
+        .arg("--config")
+        .arg(&i.config)
+        .args(["ingest", "--recipient", &lee])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        reply_to("list@example.org").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 unsubscribed"));
+    assert_eq!(status(&i, "lee@example.org"), "unsubscribed");
+}
+
+#[test]
+fn mailto_unsubscribe_from_a_maildir_is_idempotent() {
+    let i = Instance::new();
+    i.queue_sample(LIST);
+    let kim = delivered_mailto(&i, "kim@example.org");
+    let maildir = i.dir.path().join("Maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let forged = format!("unsubscribe+{}@newsletter.example.org", "a".repeat(48));
+    std::fs::write(maildir.join("new/1.valid"), reply_to(&kim)).unwrap();
+    std::fs::write(maildir.join("new/2.forged"), reply_to(&forged)).unwrap();
+    std::fs::write(
+        maildir.join("new/3.other"),
+        reply_to("editor@newsletter.example.org"),
+    )
+    .unwrap();
+
+    let dir = maildir.to_str().unwrap();
+    let out = i.ok(&["ingest", "--maildir", dir]);
+    assert!(out.contains("1 unsubscribed, 0 already unsubscribed, 0 bounced/complained (unchanged), 1 invalid token(s), 1 not for mailroom"), "{out}");
+    let listing = |sub: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(maildir.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listing("cur"), ["1.valid:2,S", "2.forged:2,S"]);
+    assert_eq!(
+        listing("new"),
+        ["3.other"],
+        "mail for other addresses is left alone"
+    );
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(status(&i, "lee@example.org"), "active");
+
+    let again = i.ok(&["ingest", "--maildir", dir]);
+    assert!(again.contains("0 unsubscribed, 0 already unsubscribed, 0 bounced/complained (unchanged), 0 invalid token(s), 1 not for mailroom"), "{again}");
+    assert_eq!(events(&i, "unsubscribed"), 1);
+}
