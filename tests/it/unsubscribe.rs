@@ -369,3 +369,94 @@ fn mailto_unsubscribe_from_a_maildir_is_idempotent() {
     assert!(again.contains("0 unsubscribed, 0 already unsubscribed, 0 bounced/complained (unchanged), 0 invalid token(s), 1 not for mailroom"), "{again}");
     assert_eq!(events(&i, "unsubscribed"), 1);
 }
+
+/// The https unsubscribe link of a received message, pointed at the running server.
+fn delivered_link(received: &[crate::helpers::Received], email: &str, base: &str) -> String {
+    for r in received {
+        let msg = mail_parser::MessageParser::default()
+            .parse(&r.data)
+            .unwrap();
+        if msg.to().and_then(|a| a.first()).and_then(|a| a.address()) == Some(email) {
+            let header = msg.header_raw("List-Unsubscribe").unwrap();
+            let start = header.find("/u/").unwrap();
+            let path = header[start..].split('>').next().unwrap();
+            return format!("{base}{path}");
+        }
+    }
+    panic!("no message to {email}");
+}
+
+#[test]
+fn a_subscriber_unsubscribes_in_a_real_browser() {
+    let smtp = crate::helpers::SmtpServer::start();
+    let i = Instance::smtp(smtp.port);
+    i.queue_sample(LIST);
+    i.ok(&["worker", "--drain"]);
+    let served = i.serve(&["--http-only"]);
+    let kim = delivered_link(&smtp.received(), "kim@example.org", &served.base);
+    let lee = delivered_link(&smtp.received(), "lee@example.org", &served.base);
+    let artifacts =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("unsubscribe-screenshots");
+    std::fs::create_dir_all(&artifacts).unwrap();
+
+    let script = crate::helpers::repo_path("tests/browser/unsubscribe.mjs");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(&artifacts)
+        .args([&kim, &lee])
+        .env("CHROMIUM", crate::helpers::chromium())
+        .output()
+        .expect("node is installed (.ci/run installs the browser test's packages)");
+    assert!(
+        out.status.success(),
+        "browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    for (run, masked) in report.as_array().unwrap().iter().zip([
+        "k\u{2022}\u{2022}\u{2022}@example.org",
+        "l\u{2022}\u{2022}\u{2022}@example.org",
+    ]) {
+        let width = run["width"].as_u64().unwrap();
+        let before = &run["before"];
+        assert_eq!(before["status"], 200);
+        assert_eq!(before["heading"], "Unsubscribe");
+        assert!(
+            before["text"].as_str().unwrap().contains(masked),
+            "{width}: {before}"
+        );
+        assert_eq!(before["layout"]["innerWidth"].as_u64(), Some(width));
+        assert!(
+            before["layout"]["scrollWidth"].as_u64() <= Some(width),
+            "no horizontal scroll at {width}: {before}"
+        );
+        let after = &run["after"];
+        assert_eq!(after["method"], "POST");
+        assert_eq!(after["status"], 200);
+        assert_eq!(after["heading"], "You are unsubscribed");
+        assert_eq!(after["mistakeButton"], 1);
+        assert!(
+            after["layout"]["scrollWidth"].as_u64() <= Some(width),
+            "{width}: {after}"
+        );
+        for shot in ["unsubscribe", "unsubscribed"] {
+            assert!(
+                artifacts
+                    .join(format!("{shot}-{width}.png"))
+                    .metadata()
+                    .unwrap()
+                    .len()
+                    > 1000
+            );
+        }
+    }
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(status(&i, "lee@example.org"), "unsubscribed");
+    assert_eq!(
+        i.query_scalar(
+            "SELECT count(*) FROM events WHERE kind = 'unsubscribed' AND source = 'page'"
+        ),
+        2
+    );
+}
