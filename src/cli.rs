@@ -9,6 +9,7 @@ use crate::config::{Settings, TransportKind};
 use crate::db::Source;
 use crate::db::issues::Imported;
 use crate::db::subscribers::{Added, NewSubscriber};
+use crate::db::unsubscribe::Change;
 use crate::domain::{IssueStatus, SubscriberEmail};
 use crate::message::Recipient;
 use crate::render::Renderer;
@@ -108,6 +109,8 @@ pub enum SubscriberCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Unsubscribe someone on their behalf (a request by phone, a support ticket).
+    Unsubscribe { email: String },
     /// Show one subscriber: status, consent, and every change with when and how.
     Show { email: String },
     /// Import a CSV file with a header row `email,name`; all rows or none.
@@ -323,6 +326,22 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
                 rows.len(),
                 rows.len() as u64 - created
             );
+        }
+        SubscriberCommand::Unsubscribe { email } => {
+            let email = SubscriberEmail::parse(&email).with_context(|| format!("{email:?}"))?;
+            let s = ctx
+                .db
+                .subscriber_by_email(&email)
+                .await?
+                .with_context(|| format!("{email} is not on the list"))?;
+            match ctx.db.unsubscribe(s.id, None, Source::Admin).await? {
+                Change::Done => println!("{email} unsubscribed"),
+                Change::Unchanged => println!("{email} was already unsubscribed"),
+                Change::Blocked(status) => {
+                    println!("{email} is {status}; it receives nothing already")
+                }
+                Change::Unknown => anyhow::bail!("{email} is not on the list"),
+            }
         }
         SubscriberCommand::Show { email } => {
             let email = SubscriberEmail::parse(&email).with_context(|| format!("{email:?}"))?;

@@ -460,3 +460,114 @@ fn a_subscriber_unsubscribes_in_a_real_browser() {
         2
     );
 }
+
+#[test]
+fn a_thousand_concurrent_one_click_posts_all_succeed() {
+    const N: usize = 1000;
+    // The per-IP limit stays on; the load comes from one address, so it is raised here.
+    let i = Instance::with_config("[http]\npublic_rate_per_second = 1000\npublic_burst = 1000\n");
+    let csv: String = std::iter::once("email,name".to_string())
+        .chain((0..N).map(|n| format!("reader{n}@example.org,Reader {n}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    i.queue_sample(&csv);
+    let served = i.serve(&["--http-only"]);
+    let keys = TokenKeys::new(TOKEN_KEY, &[]).unwrap();
+    let first = i.query_scalar("SELECT min(id) FROM subscribers");
+    let urls: Vec<String> = (0..N as i64)
+        .map(|n| {
+            let token = keys.unsubscribe(UnsubscribeClaim {
+                subscriber_id: first + n,
+                issue_number: 210,
+            });
+            format!("{}/u/{token}", served.base)
+        })
+        .collect();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (statuses, mut latencies, elapsed) = rt.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(N)
+            .build()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let tasks: Vec<_> = urls
+            .into_iter()
+            .map(|url| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let t = std::time::Instant::now();
+                    let status = client
+                        .post(url)
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body("List-Unsubscribe=One-Click")
+                        .timeout(std::time::Duration::from_secs(60))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0);
+                    (status, t.elapsed())
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        let mut latencies = Vec::new();
+        for task in tasks {
+            let (status, latency) = task.await.unwrap();
+            statuses.push(status);
+            latencies.push(latency);
+        }
+        (statuses, latencies, start.elapsed())
+    });
+    let errors = statuses.iter().filter(|s| **s != 200).count();
+    latencies.sort();
+    let p99 = latencies[N * 99 / 100];
+    println!(
+        "{N} concurrent one-click POSTs: {:.0} requests/s, p99 {:.1} ms, {errors} errors",
+        N as f64 / elapsed.as_secs_f64(),
+        p99.as_secs_f64() * 1000.0
+    );
+    assert_eq!(
+        errors,
+        0,
+        "statuses other than 200: {:?}",
+        statuses.iter().filter(|s| **s != 200).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'"),
+        N as i64
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'unsubscribed'"),
+        N as i64
+    );
+}
+
+#[test]
+fn an_operator_can_unsubscribe_someone() {
+    let i = Instance::new();
+    i.queue_sample(LIST);
+    assert!(
+        i.ok(&["subscribers", "unsubscribe", "kim@example.org"])
+            .contains("kim@example.org unsubscribed")
+    );
+    assert!(
+        i.ok(&["subscribers", "unsubscribe", "kim@example.org"])
+            .contains("already unsubscribed")
+    );
+    assert!(
+        i.fails(&["subscribers", "unsubscribe", "nobody@example.org"])
+            .contains("not on the list")
+    );
+    let show = i.ok(&["subscribers", "show", "kim@example.org"]);
+    assert!(show.contains("unsubscribed  via admin"), "{show}");
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(
+        std::fs::read_dir(i.outbox()).unwrap().count(),
+        1,
+        "only lee receives the issue"
+    );
+}
