@@ -42,18 +42,15 @@ impl Instance {
             db = dir.path().join("mailroom.db").display(),
             outbox = dir.path().join("outbox").display(),
         );
-        let mut merged: toml::Table = defaults.parse().unwrap();
-        let extra: toml::Table = extra.parse().expect("test config is TOML");
-        for (section, values) in extra {
-            match (merged.get_mut(&section), values) {
-                (Some(toml::Value::Table(base)), toml::Value::Table(values)) => base.extend(values),
-                (_, values) => {
-                    merged.insert(section, values);
-                }
-            }
-        }
-        std::fs::write(&config, toml::to_string(&merged).unwrap()).expect("write config");
+        let merged = merge_toml(&defaults, extra);
+        std::fs::write(&config, merged).expect("write config");
         Self { dir, config }
+    }
+
+    /// Merges `extra` TOML into the instance's config file (as an operator edits it).
+    pub fn reconfigure(&self, extra: &str) {
+        let current = std::fs::read_to_string(&self.config).unwrap();
+        std::fs::write(&self.config, merge_toml(&current, extra)).unwrap();
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -191,6 +188,21 @@ impl Instance {
     pub fn query_text(&self, sql: &str) -> String {
         self.query_one(sql)
     }
+}
+
+/// `extra`'s keys win over `base`'s, section by section.
+fn merge_toml(base: &str, extra: &str) -> String {
+    let mut merged: toml::Table = base.parse().unwrap();
+    let extra: toml::Table = extra.parse().expect("test config is TOML");
+    for (section, values) in extra {
+        match (merged.get_mut(&section), values) {
+            (Some(toml::Value::Table(base)), toml::Value::Table(values)) => base.extend(values),
+            (_, values) => {
+                merged.insert(section, values);
+            }
+        }
+    }
+    toml::to_string(&merged).unwrap()
 }
 
 pub fn mailroom_command(dir: &Path) -> Command {

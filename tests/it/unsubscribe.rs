@@ -571,3 +571,45 @@ fn an_operator_can_unsubscribe_someone() {
         "only lee receives the issue"
     );
 }
+
+#[test]
+fn links_in_old_mail_survive_a_key_rotation() {
+    let i = Instance::new();
+    i.queue_sample(LIST);
+    let old_link = token_for(&i, "kim@example.org");
+    let new_key = "rotated-key-rotated-key-rotated-key-2026";
+    i.reconfigure(&format!(
+        "[secrets]\ntoken_key = \"{new_key}\"\nprevious_token_keys = [\"{TOKEN_KEY}\"]\n"
+    ));
+    let served = i.serve(&["--http-only"]);
+    assert_eq!(
+        served
+            .post_form(&format!("/u/{old_link}"), "List-Unsubscribe=One-Click")
+            .status,
+        200
+    );
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+
+    // New mail is signed with the new key.
+    i.ok(&["worker", "--drain"]);
+    let new_keys = TokenKeys::new(new_key, &[]).unwrap();
+    let raw = std::fs::read(
+        std::fs::read_dir(i.outbox())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let start = text.find("/u/").unwrap() + 3;
+    let token: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    assert!(
+        new_keys.verify_unsubscribe(&token).is_some(),
+        "new mail uses the new key"
+    );
+}
