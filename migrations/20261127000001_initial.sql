@@ -16,7 +16,7 @@ CREATE TABLE issues (
     content       TEXT NOT NULL,
     source        TEXT NOT NULL,
     status        TEXT NOT NULL DEFAULT 'draft'
-                  CHECK (status IN ('draft', 'finalized', 'sending', 'sent')),
+                  CHECK (status IN ('draft', 'finalized', 'sending', 'sent', 'cancelled')),
     -- SHA-256 of the content, recorded at finalize; edits after that are refused.
     content_hash  TEXT,
     created_at    TEXT NOT NULL,

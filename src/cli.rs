@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Settings, TransportKind};
 use crate::db::Source;
+use crate::db::deliveries::SendAction;
 use crate::db::issues::Imported;
 use crate::db::subscribers::{Added, NewSubscriber};
 use crate::db::unsubscribe::Change;
@@ -123,6 +124,12 @@ pub enum SubscriberCommand {
 pub enum SendCommand {
     /// Progress of an issue's send.
     Status { number: u32 },
+    /// Stop handing out the send's deliveries; messages in flight finish.
+    Pause { number: u32 },
+    /// Continue a paused send.
+    Resume { number: u32 },
+    /// Stop a send for good; whoever has not received it yet will not.
+    Cancel { number: u32 },
 }
 
 /// Runs the parsed command.
@@ -136,6 +143,15 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Issue(c) => issue(&ctx, c).await,
                 Command::Subscribers(c) => subscribers(&ctx, c).await,
                 Command::Send(SendCommand::Status { number }) => send_status(&ctx, number).await,
+                Command::Send(SendCommand::Pause { number }) => {
+                    control(&ctx, number, SendAction::Pause).await
+                }
+                Command::Send(SendCommand::Resume { number }) => {
+                    control(&ctx, number, SendAction::Resume).await
+                }
+                Command::Send(SendCommand::Cancel { number }) => {
+                    control(&ctx, number, SendAction::Cancel).await
+                }
                 Command::Worker { drain } => worker(&ctx, drain).await,
                 Command::Ingest {
                     files,
@@ -413,6 +429,23 @@ async fn ingest(
             .with_context(|| file.display().to_string())?;
     }
     println!("{report}");
+    Ok(())
+}
+
+async fn control(ctx: &Context, number: u32, action: SendAction) -> Result<()> {
+    let before = ctx.db.control_send(number, action, Source::Admin).await?;
+    let p = ctx
+        .db
+        .send_progress(number)
+        .await?
+        .context("send vanished")?;
+    println!(
+        "send of issue #{number}: {before} → {}; sent {}/{}, {} not yet delivered",
+        p.status,
+        p.sent,
+        p.total,
+        p.queued + p.retry + p.sending
+    );
     Ok(())
 }
 

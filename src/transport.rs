@@ -12,16 +12,36 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::{Settings, TlsMode, TransportKind};
 use crate::message::Outgoing;
+use crate::outcome::{Enhanced, Verdict, classify};
 
-/// A delivery attempt that did not succeed, classified by what should happen next.
+/// A delivery attempt that did not succeed: the relay's reply (if there was one) and a
+/// description for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// 4xx, connection loss, timeouts: try again later.
-    #[error("temporary failure: {0}")]
-    Transient(String),
-    /// 5xx: the relay refused this message for good.
-    #[error("permanent failure: {0}")]
-    Permanent(String),
+#[error("{message}")]
+pub struct SendError {
+    /// The three-digit reply code; `None` when no reply came (refused, dropped, timed out).
+    pub code: Option<u16>,
+    pub enhanced: Option<Enhanced>,
+    pub message: String,
+}
+
+impl SendError {
+    pub fn verdict(&self) -> Verdict {
+        classify(self.code, self.enhanced)
+    }
+
+    fn from_smtp(e: &lettre::transport::smtp::Error) -> Self {
+        let code = e.status().map(u16::from);
+        // For a negative reply, lettre's error source is the reply text itself.
+        let enhanced = code
+            .and(std::error::Error::source(e))
+            .and_then(|text| Enhanced::parse(&text.to_string()));
+        Self {
+            code,
+            enhanced,
+            message: error_chain(e),
+        }
+    }
 }
 
 pub enum Transport {
@@ -46,14 +66,17 @@ impl Transport {
                     response.code(),
                     response.message().collect::<Vec<_>>().join(" ")
                 )),
-                Err(e) if e.is_permanent() => Err(SendError::Permanent(error_chain(&e))),
-                Err(e) => Err(SendError::Transient(error_chain(&e))),
+                Err(e) => Err(SendError::from_smtp(&e)),
             },
             Self::Outbox(outbox) => outbox
                 .write(message)
                 .await
                 .map(|path| format!("written to {}", path.display()))
-                .map_err(|e| SendError::Transient(format!("outbox: {e:#}"))),
+                .map_err(|e| SendError {
+                    code: None,
+                    enhanced: None,
+                    message: format!("outbox: {e:#}"),
+                }),
         }
     }
 }

@@ -16,9 +16,10 @@ use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
 
 use crate::config::{DeliverySettings, Settings};
-use crate::db::deliveries::{Claimed, Outcome};
+use crate::db::deliveries::{Bounce, BounceKind, Claimed, Outcome};
 use crate::db::{Db, parse_timestamp, timestamp};
 use crate::message::{MessageFactory, Recipient};
+use crate::outcome::Verdict;
 use crate::render::{RenderedIssue, Renderer};
 use crate::transport::{SendError, Transport};
 
@@ -58,7 +59,8 @@ impl Worker {
         })
     }
 
-    /// Works until `shutdown` turns true, or (with `drain`) until nothing is due.
+    /// Works until `shutdown` turns true, or (with `drain`) until nothing is due and no
+    /// other worker holds a claim.
     /// On shutdown no new message is started; in-flight ones finish and are recorded, and
     /// unstarted claims are released for the next worker.
     pub async fn run_until_stopped(
@@ -86,8 +88,12 @@ impl Worker {
                     if let Err(e) = self.db.complete_finished_sends().await {
                         break Err(e);
                     }
-                    if drain {
-                        break Ok(attempted);
+                    // Claims held by other (possibly dead) workers are outstanding work: a
+                    // drain waits for them to finish or for their leases to lapse.
+                    match self.db.leased_deliveries().await {
+                        Ok(0) if drain => break Ok(attempted),
+                        Ok(_) => {}
+                        Err(e) => break Err(e),
                     }
                     let pause = Duration::from_millis(self.settings.poll_interval_ms);
                     let _ = tokio::time::timeout(pause, shutdown.wait_for(|s| *s)).await;
@@ -176,18 +182,52 @@ impl Worker {
             },
         )?;
         self.limiter.until_ready().await;
-        Ok(match self.transport.send(&message).await {
-            Ok(reply) => Outcome::Sent {
+        let error = match self.transport.send(&message).await {
+            Ok(reply) => {
+                return Ok(Outcome::Sent {
+                    message_id: message.message_id,
+                    reply,
+                });
+            }
+            Err(error) => error,
+        };
+        let bounce = |kind| Bounce {
+            kind,
+            status: status_of(&error),
+            error: error.message.clone(),
+        };
+        Ok(match error.verdict() {
+            Verdict::Sent => Outcome::Sent {
                 message_id: message.message_id,
-                reply,
+                reply: error.message,
             },
-            Err(SendError::Permanent(error)) => Outcome::Failed { error },
-            Err(SendError::Transient(error)) => self.retry_or_give_up(c, error)?,
+            Verdict::Retry { slow_domain } => {
+                if slow_domain {
+                    tracing::warn!(domain = c.email.rsplit('@').next(), error = %error, "receiver asks us to slow down");
+                }
+                self.retry_or_give_up(c, &error)?
+            }
+            Verdict::HardBounce => Outcome::Failed(bounce(BounceKind::Hard)),
+            Verdict::SoftBounce => Outcome::Failed(bounce(BounceKind::Soft)),
+            Verdict::Blocked => {
+                tracing::warn!(
+                    domain = c.email.rsplit('@').next(),
+                    error = %error,
+                    "refused by the receiver's policy: check the sending reputation and authentication"
+                );
+                Outcome::Failed(bounce(BounceKind::Blocked))
+            }
+            Verdict::ContentRejected => {
+                tracing::error!(error = %error, "the relay refused the message itself; pausing the send");
+                Outcome::PauseSend {
+                    error: error.message,
+                }
+            }
         })
     }
 
     /// Backs off exponentially; past the maximum age the delivery is a soft bounce.
-    fn retry_or_give_up(&self, c: &Claimed, error: String) -> Result<Outcome> {
+    fn retry_or_give_up(&self, c: &Claimed, error: &SendError) -> Result<Outcome> {
         let now = OffsetDateTime::now_utc();
         let queued = parse_timestamp(&c.created_at)?;
         let max_age = Duration::from_secs(u64::from(self.settings.retry_max_age_hours) * 3600);
@@ -197,13 +237,15 @@ impl Worker {
         let delay = Duration::from_secs(u64::from(self.settings.retry_base_seconds) << exponent);
         let due = now + delay;
         if due - queued > max_age {
-            return Ok(Outcome::Failed {
-                error: format!("gave up after {} attempts: {error}", c.attempts),
-            });
+            return Ok(Outcome::Failed(Bounce {
+                kind: BounceKind::Soft,
+                status: status_of(error),
+                error: format!("expired after {} attempts: {}", c.attempts, error.message),
+            }));
         }
         Ok(Outcome::Retry {
             due_at: timestamp(due),
-            error,
+            error: error.message.clone(),
         })
     }
 
@@ -216,5 +258,14 @@ impl Worker {
         let rendered = Arc::new(self.renderer.render(&stored.issue)?);
         cache.insert(issue_id, rendered.clone());
         Ok(rendered)
+    }
+}
+
+/// "550 5.1.1": the reply and enhanced codes as recorded with a bounce.
+fn status_of(error: &SendError) -> String {
+    match (error.code, error.enhanced) {
+        (Some(code), Some(e)) => format!("{code} {e}"),
+        (Some(code), None) => code.to_string(),
+        (None, _) => "no reply".to_string(),
     }
 }

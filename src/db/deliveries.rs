@@ -46,7 +46,7 @@ impl Db {
             IssueStatus::Draft => bail!(
                 "issue #{number} is a draft; finalize it first with `mailroom issue finalize {number}`"
             ),
-            IssueStatus::Sending | IssueStatus::Sent => {
+            IssueStatus::Sending | IssueStatus::Sent | IssueStatus::Cancelled => {
                 bail!(
                     "issue #{number} is already {}; an issue is sent once",
                     stored.status
@@ -138,18 +138,12 @@ impl Db {
         .await?)
     }
 
-    /// Records a delivery's outcome and its event in one transaction. The `status = 'sending'`
-    /// guard keeps a worker whose lease expired from overwriting its successor's result.
+    /// Records a delivery's outcome, its effect on the subscriber or the send, and the
+    /// events, in one transaction. The `status = 'sending'` guard keeps a worker whose lease
+    /// expired from overwriting its successor's result.
     pub async fn finish_delivery(&self, claimed: &Claimed, outcome: &Outcome) -> Result<()> {
-        let at = now();
         let mut tx = self.pool().begin().await?;
-        let (kind, detail) = apply(&mut tx, claimed.id, outcome, &at).await?;
-        let event = Event::new(kind, Source::Worker)
-            .subscriber(claimed.subscriber_id)
-            .issue(claimed.issue_id)
-            .delivery(claimed.id)
-            .detail(detail);
-        events::record(&mut tx, &event).await?;
+        apply(&mut tx, claimed, outcome, &now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -167,6 +161,16 @@ impl Db {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Deliveries currently claimed (by any worker) in running sends.
+    pub async fn leased_deliveries(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries d JOIN sends s ON s.id = d.send_id
+             WHERE d.status = 'sending' AND s.status = 'running'",
+        )
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Marks sends with nothing left to do as done and their issues as sent.
@@ -196,6 +200,64 @@ impl Db {
         }
         tx.commit().await?;
         Ok(done.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// Pauses, resumes or cancels the send of issue `number`. Returns the send's status
+    /// before the change; an impossible change (resuming a finished send) is an error.
+    pub async fn control_send(
+        &self,
+        number: u32,
+        action: SendAction,
+        from: Source,
+    ) -> Result<String> {
+        let (from_states, to, kind): (&[&str], &str, EventKind) = match action {
+            SendAction::Pause => (&["running"], "paused", EventKind::SendPaused),
+            SendAction::Resume => (&["paused"], "running", EventKind::SendResumed),
+            SendAction::Cancel => (
+                &["running", "paused"],
+                "cancelled",
+                EventKind::SendCancelled,
+            ),
+        };
+        let mut tx = self.pool().begin().await?;
+        let send: Option<(i64, i64, String)> = sqlx::query_as(
+            "SELECT s.id, s.issue_id, s.status FROM sends s JOIN issues i ON i.id = s.issue_id WHERE i.number = ?",
+        )
+        .bind(number)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((send_id, issue_id, status)) = send else {
+            bail!(
+                "issue #{number} has not been sent; nothing to {}",
+                action.verb()
+            );
+        };
+        if !from_states.contains(&status.as_str()) {
+            bail!(
+                "the send of issue #{number} is {status}; it cannot be {}",
+                action.past()
+            );
+        }
+        sqlx::query("UPDATE sends SET status = ?, finished_at = CASE WHEN ? = 'cancelled' THEN ? END WHERE id = ?")
+            .bind(to)
+            .bind(to)
+            .bind(now())
+            .bind(send_id)
+            .execute(&mut *tx)
+            .await?;
+        if action == SendAction::Cancel {
+            sqlx::query("UPDATE issues SET status = 'cancelled', updated_at = ? WHERE id = ?")
+                .bind(now())
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let event = Event::new(kind, from)
+            .issue(issue_id)
+            .detail(serde_json::json!({ "from": status }));
+        events::record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(status)
     }
 
     /// Progress of the send of issue `number`, if it has one.
@@ -236,65 +298,184 @@ impl Db {
     }
 }
 
+/// An operator's command for a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAction {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl SendAction {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Cancel => "cancel",
+        }
+    }
+    fn past(self) -> &'static str {
+        match self {
+            Self::Pause => "paused",
+            Self::Resume => "resumed",
+            Self::Cancel => "cancelled",
+        }
+    }
+}
+
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Sent { message_id: String, reply: String },
-    Retry { due_at: String, error: String },
-    Failed { error: String },
-    Suppressed { reason: String },
+    Sent {
+        message_id: String,
+        reply: String,
+    },
+    Retry {
+        due_at: String,
+        error: String,
+    },
+    /// Permanently refused; what that means for the subscriber is in the bounce's kind.
+    Failed(Bounce),
+    Suppressed {
+        reason: String,
+    },
+    /// The relay refused the message itself: the delivery waits and the send pauses.
+    PauseSend {
+        error: String,
+    },
 }
 
-async fn apply(
-    tx: &mut SqliteConnection,
-    id: i64,
-    outcome: &Outcome,
-    at: &str,
-) -> Result<(EventKind, serde_json::Value)> {
-    let query = match outcome {
-        Outcome::Sent { message_id, reply } => sqlx::query(
-            "UPDATE deliveries SET status = 'sent', message_id = ?1, smtp_reply = ?2, sent_at = ?3,
-                    lease_until = NULL, updated_at = ?3
-             WHERE id = ?4 AND status = 'sending'",
-        )
-        .bind(message_id)
-        .bind(reply),
-        Outcome::Retry { due_at, error } => sqlx::query(
-            "UPDATE deliveries SET status = 'retry', due_at = ?1, last_error = ?2, lease_until = NULL,
-                    updated_at = ?3
-             WHERE id = ?4 AND status = 'sending'",
-        )
-        .bind(due_at)
-        .bind(error),
-        Outcome::Failed { error } => sqlx::query(
-            "UPDATE deliveries SET status = 'failed', last_error = ?1, lease_until = NULL,
-                    updated_at = ?3, smtp_reply = ?2
-             WHERE id = ?4 AND status = 'sending'",
-        )
-        .bind(error)
-        .bind(error),
-        Outcome::Suppressed { reason } => sqlx::query(
-            "UPDATE deliveries SET status = 'suppressed', last_error = ?1, lease_until = NULL,
-                    updated_at = ?3
-             WHERE id = ?4 AND status = 'sending'",
-        )
-        .bind(reason)
-        .bind(reason),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceKind {
+    /// The address is dead: the subscriber is suppressed at once.
+    Hard,
+    /// Counted against the subscriber (mailbox full, retries expired), not suppressed.
+    Soft,
+    /// A policy block: not the subscriber's fault, no change to them.
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bounce {
+    pub kind: BounceKind,
+    /// Reply and enhanced status codes, e.g. "550 5.1.1".
+    pub status: String,
+    pub error: String,
+}
+
+async fn apply(tx: &mut SqliteConnection, c: &Claimed, outcome: &Outcome, at: &str) -> Result<()> {
+    let event = |kind| {
+        Event::new(kind, Source::Worker)
+            .subscriber(c.subscriber_id)
+            .issue(c.issue_id)
+            .delivery(c.id)
     };
-    query.bind(at).bind(id).execute(&mut *tx).await?;
-    Ok(match outcome {
+    // Every UPDATE binds ?1, ?2 (outcome values), ?3 the time, ?4 the delivery id.
+    let (update, v1, v2, recorded) = match outcome {
         Outcome::Sent { message_id, reply } => (
-            EventKind::Sent,
-            serde_json::json!({ "message_id": message_id, "reply": reply }),
+            "UPDATE deliveries SET status = 'sent', message_id = ?1, smtp_reply = ?2, sent_at = ?3,
+                    lease_until = NULL, updated_at = ?3 WHERE id = ?4 AND status = 'sending'",
+            message_id.as_str(),
+            reply.as_str(),
+            event(EventKind::Sent).detail(serde_json::json!({ "message_id": message_id, "reply": reply })),
         ),
         Outcome::Retry { due_at, error } => (
-            EventKind::Retry,
-            serde_json::json!({ "due_at": due_at, "error": error }),
+            "UPDATE deliveries SET status = 'retry', due_at = ?1, last_error = ?2, lease_until = NULL,
+                    updated_at = ?3 WHERE id = ?4 AND status = 'sending'",
+            due_at.as_str(),
+            error.as_str(),
+            event(EventKind::Retry).detail(serde_json::json!({ "due_at": due_at, "error": error })),
         ),
-        Outcome::Failed { error } => (EventKind::Failed, serde_json::json!({ "error": error })),
+        Outcome::Failed(bounce) => (
+            "UPDATE deliveries SET status = 'failed', last_error = ?1, smtp_reply = ?2, lease_until = NULL,
+                    updated_at = ?3 WHERE id = ?4 AND status = 'sending'",
+            bounce.error.as_str(),
+            bounce.status.as_str(),
+            event(EventKind::Failed).detail(bounce),
+        ),
         Outcome::Suppressed { reason } => (
-            EventKind::Suppressed,
-            serde_json::json!({ "reason": reason }),
+            "UPDATE deliveries SET status = 'suppressed', last_error = ?1, lease_until = NULL,
+                    updated_at = ?3 WHERE id = ?4 AND status = 'sending' AND ?2 IS NOT NULL",
+            reason.as_str(),
+            "",
+            event(EventKind::Suppressed).detail(serde_json::json!({ "reason": reason })),
         ),
-    })
+        Outcome::PauseSend { error } => (
+            // Not this subscriber's fault: the attempt is given back and due again on resume.
+            "UPDATE deliveries SET status = 'retry', due_at = ?3, attempts = attempts - 1,
+                    last_error = ?1, lease_until = NULL, updated_at = ?3
+             WHERE id = ?4 AND status = 'sending' AND ?2 IS NOT NULL",
+            error.as_str(),
+            "",
+            event(EventKind::Retry).detail(serde_json::json!({ "error": error, "send": "paused" })),
+        ),
+    };
+    let changed = sqlx::query(update)
+        .bind(v1)
+        .bind(v2)
+        .bind(at)
+        .bind(c.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        // Another worker took this delivery over after our lease ran out; its result stands.
+        return Ok(());
+    }
+    events::record(&mut *tx, &recorded).await?;
+    match outcome {
+        Outcome::Failed(bounce) => bounce_subscriber(tx, c, bounce, at).await?,
+        Outcome::PauseSend { error } => {
+            let paused = sqlx::query(
+                "UPDATE sends SET status = 'paused' WHERE id = ? AND status = 'running'",
+            )
+            .bind(c.send_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if paused == 1 {
+                let e = Event::new(EventKind::SendPaused, Source::Worker)
+                    .issue(c.issue_id)
+                    .detail(serde_json::json!({ "reason": "content rejected by the relay", "error": error }));
+                events::record(&mut *tx, &e).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A hard bounce suppresses the subscriber at once; a soft one is counted.
+async fn bounce_subscriber(
+    tx: &mut SqliteConnection,
+    c: &Claimed,
+    bounce: &Bounce,
+    at: &str,
+) -> Result<()> {
+    let update = match bounce.kind {
+        BounceKind::Hard => {
+            "UPDATE subscribers SET status = 'bounced', bounced_at = ?1, updated_at = ?1
+             WHERE id = ?2 AND status IN ('active', 'pending')"
+        }
+        BounceKind::Soft => {
+            "UPDATE subscribers SET soft_bounces = soft_bounces + 1, updated_at = ?1 WHERE id = ?2"
+        }
+        BounceKind::Blocked => return Ok(()),
+    };
+    let changed = sqlx::query(update)
+        .bind(at)
+        .bind(c.subscriber_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 1 {
+        let e = Event::new(EventKind::Bounced, Source::Smtp)
+            .subscriber(c.subscriber_id)
+            .issue(c.issue_id)
+            .delivery(c.id)
+            .detail(bounce);
+        events::record(&mut *tx, &e).await?;
+    }
+    Ok(())
 }

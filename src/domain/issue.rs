@@ -73,6 +73,8 @@ pub enum IssueStatus {
     Finalized,
     Sending,
     Sent,
+    /// Its send was cancelled before everyone got it.
+    Cancelled,
 }
 
 impl IssueStatus {
@@ -82,6 +84,7 @@ impl IssueStatus {
             Self::Finalized => "finalized",
             Self::Sending => "sending",
             Self::Sent => "sent",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -94,6 +97,7 @@ impl FromStr for IssueStatus {
             "finalized" => Self::Finalized,
             "sending" => Self::Sending,
             "sent" => Self::Sent,
+            "cancelled" => Self::Cancelled,
             other => anyhow::bail!("unknown issue status {other:?}"),
         })
     }

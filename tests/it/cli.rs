@@ -23,6 +23,9 @@ fn every_command_has_help() {
         &["ingest"],
         &["send"],
         &["send", "status"],
+        &["send", "pause"],
+        &["send", "resume"],
+        &["send", "cancel"],
         &["worker"],
         &["serve"],
     ];

@@ -381,3 +381,130 @@ fn serve_runs_http_and_worker_and_stops_on_sigterm() {
     let exit = served.terminate();
     assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit:?}");
 }
+
+fn delivery_state(i: &Instance, email: &str) -> String {
+    i.query_text(&format!(
+        "SELECT d.status || ' ' || coalesce(d.smtp_reply, '-') || ' | ' || s.status || ' ' || s.soft_bounces
+         FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = '{email}'"
+    ))
+}
+
+#[test]
+fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
+    let server = SmtpServer::start();
+    let i = Instance::smtp(server.port);
+    let list = "email,name\nok@example.org,\nhard@example.org,\ndisabled@example.org,\nfull@example.org,\n\
+                blocked@example.org,\nreject@example.org,\ntempfail@example.org,\nslowdown@example.org,\n";
+    i.queue_sample(list);
+    i.ok(&["worker", "--drain"]);
+    let expected = [
+        ("ok@example.org", "sent 250 OK | active 0"),
+        ("hard@example.org", "failed 550 5.1.1 | bounced 0"),
+        ("disabled@example.org", "failed 550 5.2.1 | bounced 0"),
+        ("full@example.org", "failed 552 5.2.2 | active 1"),
+        ("blocked@example.org", "failed 550 5.7.1 | active 0"),
+        ("reject@example.org", "failed 550 | active 1"),
+        ("tempfail@example.org", "retry - | active 0"),
+        ("slowdown@example.org", "retry - | active 0"),
+    ];
+    for (email, state) in expected {
+        assert_eq!(delivery_state(&i, email), state, "{email}");
+    }
+    assert_eq!(server.count(), 1);
+    let bounced: Vec<String> = ["hard", "disabled", "full", "reject"]
+        .iter()
+        .map(|who| {
+            i.query_text(&format!(
+                "SELECT json_extract(e.detail, '$.kind') FROM events e JOIN subscribers s ON s.id = e.subscriber_id
+                 WHERE e.kind = 'bounced' AND s.email = '{who}@example.org'"
+            ))
+        })
+        .collect();
+    assert_eq!(
+        bounced,
+        ["hard", "hard", "soft", "soft"],
+        "each bounce is an event with its kind"
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'failed'"),
+        5
+    );
+    // The hard-bounced addresses get nothing from the next issue.
+    let stats = i.ok(&["subscribers", "stats"]);
+    assert!(
+        stats.contains("active 6") && stats.contains("bounced 2"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn a_rejected_message_pauses_the_send_until_the_operator_acts() {
+    let server = SmtpServer::start();
+    let i = Instance::with_config(&format!(
+        "[delivery]\ntransport = \"smtp\"\nbatch_size = 1\nconcurrency = 1\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+        server.port
+    ));
+    i.queue_sample("email,name\nfirst@example.org,\ntoobig@example.org,\nlast@example.org,\n");
+    i.ok(&["worker", "--drain"]);
+    let status = i.ok(&["send", "status", "210"]);
+    assert!(status.contains("issue #210: paused"), "{status}");
+    assert_eq!(server.count(), 1, "nothing after the rejection went out");
+    assert_eq!(
+        delivery_state(&i, "toobig@example.org"),
+        "retry - | active 0",
+        "not the subscriber's fault"
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'send_paused'"),
+        1
+    );
+
+    assert!(
+        i.fails(&["send", "pause", "210"])
+            .contains("is paused; it cannot be paused")
+    );
+    assert!(
+        i.ok(&["send", "resume", "210"])
+            .contains("paused → running")
+    );
+    i.ok(&["worker", "--drain"]);
+    assert!(
+        i.ok(&["send", "status", "210"]).contains("paused"),
+        "rejected again, paused again"
+    );
+    assert_eq!(server.count(), 2, "the others went out after the resume");
+    assert_eq!(
+        delivery_state(&i, "last@example.org"),
+        "sent 250 OK | active 0"
+    );
+
+    let out = i.ok(&["send", "cancel", "210"]);
+    assert!(out.contains("paused → cancelled"), "{out}");
+    assert!(i.ok(&["issue", "list"]).contains("cancelled"));
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(server.count(), 2, "a cancelled send delivers nothing more");
+    assert!(i.fails(&["send", "resume", "210"]).contains("is cancelled"));
+    assert!(
+        i.fails(&["issue", "send", "210"])
+            .contains("already cancelled")
+    );
+}
+
+#[test]
+fn an_operator_pauses_and_resumes_a_send() {
+    let i = Instance::new();
+    i.queue_sample(SUBSCRIBERS);
+    assert!(i.ok(&["send", "pause", "210"]).contains("running → paused"));
+    i.ok(&["worker", "--drain"]);
+    assert!(
+        !i.outbox().exists() || std::fs::read_dir(i.outbox()).unwrap().count() == 0,
+        "paused: nothing sent"
+    );
+    i.ok(&["send", "resume", "210"]);
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+    assert_eq!(
+        i.query_text("SELECT group_concat(kind, ',') FROM (SELECT kind FROM events WHERE kind LIKE 'send_%' ORDER BY id)"),
+        "send_created,send_paused,send_resumed,send_finished"
+    );
+}

@@ -277,14 +277,22 @@ impl Handler for Collect {
         }
     }
 
-    /// Scripted per recipient: `reject…@` gets 550, `tempfail…@` gets 452.
+    /// Scripted per recipient by the local part's first word: `reject` 550 (no enhanced
+    /// code), `tempfail` 452, `hard` 550 5.1.1, `disabled` 550 5.2.1, `full` 552 5.2.2,
+    /// `blocked` 550 5.7.1, `toobig` 552 5.3.4, `content` 554 5.6.0, `slowdown` 450 4.7.1.
     fn rcpt(&mut self, to: &str) -> Response {
-        if to.starts_with("reject") {
-            mailin_embedded::response::NO_MAILBOX
-        } else if to.starts_with("tempfail") {
-            mailin_embedded::response::OUT_OF_SPACE
-        } else {
-            mailin_embedded::response::OK
+        let scripted = |code, text: &str| Response::custom(code, text.to_string());
+        match to.split(['.', '@', '+']).next().unwrap_or_default() {
+            "reject" => mailin_embedded::response::NO_MAILBOX,
+            "tempfail" => mailin_embedded::response::OUT_OF_SPACE,
+            "hard" => scripted(550, "5.1.1 <x>: Recipient address rejected: User unknown"),
+            "disabled" => scripted(550, "5.2.1 Mailbox disabled"),
+            "full" => scripted(552, "5.2.2 Mailbox full"),
+            "blocked" => scripted(550, "5.7.1 Message rejected by policy"),
+            "toobig" => scripted(552, "5.3.4 Message size exceeds fixed limit"),
+            "content" => scripted(554, "5.6.0 Content rejected"),
+            "slowdown" => scripted(450, "4.7.1 Too many messages, slow down"),
+            _ => mailin_embedded::response::OK,
         }
     }
 }
@@ -339,6 +347,22 @@ impl SmtpServer {
 
     pub fn received(&self) -> Vec<Received> {
         self.store.lock().unwrap().clone()
+    }
+
+    /// How many messages arrived so far.
+    pub fn count(&self) -> usize {
+        self.store.lock().unwrap().len()
+    }
+
+    /// Messages received per envelope recipient.
+    pub fn per_recipient(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for r in self.store.lock().unwrap().iter() {
+            for rcpt in &r.rcpt_to {
+                *counts.entry(rcpt.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
     }
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod crash;
 mod delivery;
 mod issue_file;
 mod lifecycle;
