@@ -130,21 +130,39 @@ impl Worker {
             }
             std::future::ready(proceed.then_some(c))
         });
-        let results: Vec<Result<()>> = queue
-            .map(|c| self.deliver(c))
-            .buffer_unordered(self.settings.concurrency as usize)
-            .collect()
-            .await;
+        // Outcomes are recorded in groups of whatever has finished (at most `concurrency`),
+        // one transaction each: far fewer commits than one per message, and a crash can
+        // still only repeat messages that were in flight.
+        let concurrency = self.settings.concurrency as usize;
+        let mut finished = queue
+            .map(|c| async move { (c, self.deliver(c).await) })
+            .buffer_unordered(concurrency)
+            .ready_chunks(concurrency);
+        let mut first_error = None;
+        while let Some(chunk) = finished.next().await {
+            let mut outcomes = Vec::with_capacity(chunk.len());
+            for (c, result) in chunk {
+                match result {
+                    Ok(outcome) => outcomes.push((c, outcome)),
+                    // Left claimed: the lease runs out and the delivery is tried again.
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            self.db.finish_deliveries(&outcomes).await?;
+        }
+        drop(finished);
         if !unstarted.is_empty() {
             self.db.release_deliveries(&unstarted).await?;
         }
-        for r in results {
-            r?;
+        if let Some(e) = first_error {
+            return Err(e);
         }
         Ok(Step::Worked(count - unstarted.len()))
     }
 
-    async fn deliver(&self, c: &Claimed) -> Result<()> {
+    async fn deliver(&self, c: &Claimed) -> Result<Outcome> {
         let span = tracing::info_span!(
             "delivery",
             delivery = c.id,
@@ -157,7 +175,7 @@ impl Worker {
                 Outcome::Sent { .. } => tracing::debug!("sent"),
                 other => tracing::warn!(outcome = ?other, "not delivered"),
             }
-            self.db.finish_delivery(c, &outcome).await
+            Ok(outcome)
         }
         .instrument(span)
         .await

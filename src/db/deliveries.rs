@@ -138,12 +138,18 @@ impl Db {
         .await?)
     }
 
-    /// Records a delivery's outcome, its effect on the subscriber or the send, and the
-    /// events, in one transaction. The `status = 'sending'` guard keeps a worker whose lease
-    /// expired from overwriting its successor's result.
-    pub async fn finish_delivery(&self, claimed: &Claimed, outcome: &Outcome) -> Result<()> {
+    /// Records deliveries' outcomes, their effects on subscribers or sends, and the events,
+    /// in one transaction. The `status = 'sending'` guard keeps a worker whose lease expired
+    /// from overwriting its successor's result.
+    pub async fn finish_deliveries(&self, outcomes: &[(&Claimed, Outcome)]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let at = now();
         let mut tx = self.pool().begin().await?;
-        apply(&mut tx, claimed, outcome, &now()).await?;
+        for (claimed, outcome) in outcomes {
+            apply(&mut tx, claimed, outcome, &at).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
