@@ -24,6 +24,24 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub http: HttpSettings,
     pub secrets: SecretSettings,
+    pub dkim: DkimSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    pub selector: String,
+    pub domain: String,
+    pub algorithm: DkimAlgorithm,
+    pub private_key_file: PathBuf,
+    pub private_key: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
