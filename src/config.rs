@@ -87,6 +87,9 @@ pub struct DeliverySettings {
     pub retry_base_seconds: u32,
     pub retry_max_age_hours: u32,
     pub poll_interval_ms: u64,
+    pub max_per_hour: u32,
+    pub max_per_day: u32,
+    pub domain_rates: std::collections::HashMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

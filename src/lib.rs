@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod issue_file;
 pub mod message;
 pub mod outcome;
+pub mod pacing;
 pub mod render;
 pub mod startup;
 pub mod subscribers;

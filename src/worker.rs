@@ -20,6 +20,7 @@ use crate::db::deliveries::{Bounce, BounceKind, Claimed, Outcome};
 use crate::db::{Db, parse_timestamp, timestamp};
 use crate::message::{MessageFactory, Recipient};
 use crate::outcome::Verdict;
+use crate::pacing::DomainPacer;
 use crate::render::{RenderedIssue, Renderer};
 use crate::transport::{SendError, Transport};
 
@@ -30,6 +31,8 @@ pub enum Step {
     Worked(usize),
     /// Nothing was due.
     Idle,
+    /// Work is due but an hourly or daily cap is used up.
+    Capped,
 }
 
 pub struct Worker {
@@ -39,6 +42,7 @@ pub struct Worker {
     renderer: Renderer,
     settings: DeliverySettings,
     limiter: DefaultDirectRateLimiter,
+    pacer: DomainPacer,
     rendered: Mutex<HashMap<i64, Arc<RenderedIssue>>>,
 }
 
@@ -55,6 +59,7 @@ impl Worker {
             renderer: Renderer::new(&settings.newsletter)?,
             settings: d.clone(),
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            pacer: DomainPacer::new(&d.domain_rates, d.rate_per_second),
             rendered: Mutex::new(HashMap::new()),
         })
     }
@@ -84,6 +89,14 @@ impl Worker {
             }
             match self.try_execute_batch(&stop).await {
                 Ok(Step::Worked(n)) => attempted += n as u64,
+                Ok(Step::Capped) => {
+                    tracing::info!("sending cap reached; waiting for the window to move");
+                    if drain {
+                        break Ok(attempted);
+                    }
+                    let pause = Duration::from_millis(self.settings.poll_interval_ms);
+                    let _ = tokio::time::timeout(pause, shutdown.wait_for(|s| *s)).await;
+                }
                 Ok(Step::Idle) => {
                     if let Err(e) = self.db.complete_finished_sends().await {
                         break Err(e);
@@ -114,10 +127,12 @@ impl Worker {
     pub async fn try_execute_batch(&self, stop: &AtomicBool) -> Result<Step> {
         let lease =
             OffsetDateTime::now_utc() + Duration::from_secs(self.settings.lease_seconds.into());
-        let claimed = self
-            .db
-            .claim_deliveries(&timestamp(lease), self.settings.batch_size)
-            .await?;
+        let limit = match self.quota_allowance().await? {
+            Some(0) => return Ok(Step::Capped),
+            Some(left) => left.min(self.settings.batch_size),
+            None => self.settings.batch_size,
+        };
+        let claimed = self.db.claim_deliveries(&timestamp(lease), limit).await?;
         if claimed.is_empty() {
             return Ok(Step::Idle);
         }
@@ -162,6 +177,24 @@ impl Worker {
         Ok(Step::Worked(count - unstarted.len()))
     }
 
+    /// How many more messages the hourly and daily caps allow now; `None` without caps.
+    async fn quota_allowance(&self) -> Result<Option<u32>> {
+        let now = OffsetDateTime::now_utc();
+        let mut allowance: Option<u32> = None;
+        for (cap, window) in [
+            (self.settings.max_per_hour, Duration::from_secs(3600)),
+            (self.settings.max_per_day, Duration::from_secs(86_400)),
+        ] {
+            if cap == 0 {
+                continue;
+            }
+            let sent = self.db.sent_since(&timestamp(now - window)).await?;
+            let left = u32::try_from(i64::from(cap) - sent).unwrap_or(0);
+            allowance = Some(allowance.map_or(left, |a| a.min(left)));
+        }
+        Ok(allowance)
+    }
+
     async fn deliver(&self, c: &Claimed) -> Result<Outcome> {
         let span = tracing::info_span!(
             "delivery",
@@ -199,7 +232,9 @@ impl Worker {
                 nonce: &c.nonce,
             },
         )?;
+        let domain = c.email.rsplit('@').next().unwrap_or_default();
         self.limiter.until_ready().await;
+        self.pacer.until_ready(domain).await;
         let error = match self.transport.send(&message).await {
             Ok(reply) => {
                 return Ok(Outcome::Sent {
@@ -221,15 +256,16 @@ impl Worker {
             },
             Verdict::Retry { slow_domain } => {
                 if slow_domain {
-                    tracing::warn!(domain = c.email.rsplit('@').next(), error = %error, "receiver asks us to slow down");
+                    self.pacer.slow_down(domain);
                 }
                 self.retry_or_give_up(c, &error)?
             }
             Verdict::HardBounce => Outcome::Failed(bounce(BounceKind::Hard)),
             Verdict::SoftBounce => Outcome::Failed(bounce(BounceKind::Soft)),
             Verdict::Blocked => {
+                self.pacer.slow_down(domain);
                 tracing::warn!(
-                    domain = c.email.rsplit('@').next(),
+                    domain,
                     error = %error,
                     "refused by the receiver's policy: check the sending reputation and authentication"
                 );

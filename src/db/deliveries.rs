@@ -169,6 +169,16 @@ impl Db {
         Ok(())
     }
 
+    /// Messages sent at or after `since`, by every worker: what relay quotas count.
+    pub async fn sent_since(&self, since: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE sent_at >= ?")
+                .bind(since)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// Deliveries currently claimed (by any worker) in running sends.
     pub async fn leased_deliveries(&self) -> Result<i64> {
         Ok(sqlx::query_scalar(

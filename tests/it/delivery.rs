@@ -508,3 +508,27 @@ fn an_operator_pauses_and_resumes_a_send() {
         "send_created,send_paused,send_resumed,send_finished"
     );
 }
+
+#[test]
+fn hourly_cap_is_shared_across_worker_runs() {
+    let i =
+        Instance::with_config("[delivery]\nmax_per_hour = 3\nmax_per_day = 100\nbatch_size = 2\n");
+    i.queue_sample("email,name\na@example.org,\nb@example.org,\nc@example.org,\nd@example.org,\ne@example.org,\n");
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(
+        std::fs::read_dir(i.outbox()).unwrap().count(),
+        3,
+        "the cap holds within a run"
+    );
+    let out = i.ok(&["worker", "--drain"]);
+    assert!(
+        out.contains("0 delivery attempt(s)"),
+        "and across runs: {out}"
+    );
+    assert!(out.contains("sent 3/5"), "{out}");
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'queued'"),
+        2,
+        "the rest wait, unclaimed"
+    );
+}
