@@ -89,6 +89,9 @@ pub struct DeliverySettings {
     pub poll_interval_ms: u64,
     pub max_per_hour: u32,
     pub max_per_day: u32,
+    pub pause_hard_bounce_rate: f64,
+    pub pause_complaint_rate: f64,
+    pub pause_min_attempts: u32,
     pub domain_rates: std::collections::HashMap<String, u32>,
 }
 

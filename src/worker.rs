@@ -166,6 +166,7 @@ impl Worker {
                 }
             }
             self.db.finish_deliveries(&outcomes).await?;
+            self.check_send_health(&outcomes).await?;
         }
         drop(finished);
         if !unstarted.is_empty() {
@@ -175,6 +176,33 @@ impl Worker {
             return Err(e);
         }
         Ok(Step::Worked(count - unstarted.len()))
+    }
+
+    /// Pauses any send in this group whose bounce or complaint rate is now too high.
+    async fn check_send_health(&self, outcomes: &[(&Claimed, Outcome)]) -> Result<()> {
+        let mut sends: Vec<i64> = outcomes.iter().map(|(c, _)| c.send_id).collect();
+        sends.sort_unstable();
+        sends.dedup();
+        let d = &self.settings;
+        for send_id in sends {
+            let paused = self
+                .db
+                .pause_if_unhealthy(
+                    send_id,
+                    d.pause_hard_bounce_rate,
+                    d.pause_complaint_rate,
+                    d.pause_min_attempts,
+                )
+                .await?;
+            if let Some(reason) = paused {
+                tracing::error!(
+                    send = send_id,
+                    reason,
+                    "send paused: check the list before resuming"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// How many more messages the hourly and daily caps allow now; `None` without caps.

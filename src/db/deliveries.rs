@@ -169,6 +169,64 @@ impl Db {
         Ok(())
     }
 
+    /// Pauses a running send whose hard-bounce or complaint rate passed its limit, once
+    /// at least `min_attempts` messages were attempted. Returns the reason if it paused.
+    pub async fn pause_if_unhealthy(
+        &self,
+        send_id: i64,
+        max_hard_bounce_rate: f64,
+        max_complaint_rate: f64,
+        min_attempts: u32,
+    ) -> Result<Option<String>> {
+        let counts: Option<(i64, i64, i64)> =
+            sqlx::query_as("SELECT attempted, hard_bounces, complaints FROM sends WHERE id = ? AND status = 'running'")
+                .bind(send_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some((attempted, hard, complained)) = counts else {
+            return Ok(None);
+        };
+        if attempted < i64::from(min_attempts) || attempted == 0 {
+            return Ok(None);
+        }
+        let hard_rate = hard as f64 / attempted as f64;
+        let complaint_rate = complained as f64 / attempted as f64;
+        let reason = if hard_rate > max_hard_bounce_rate {
+            format!(
+                "hard-bounce rate {:.1}% passed {:.1}%",
+                hard_rate * 100.0,
+                max_hard_bounce_rate * 100.0
+            )
+        } else if complaint_rate > max_complaint_rate {
+            format!(
+                "complaint rate {:.2}% passed {:.2}%",
+                complaint_rate * 100.0,
+                max_complaint_rate * 100.0
+            )
+        } else {
+            return Ok(None);
+        };
+        let mut tx = self.pool().begin().await?;
+        let issue_id: Option<i64> =
+            sqlx::query_scalar("UPDATE sends SET status = 'paused' WHERE id = ? AND status = 'running' RETURNING issue_id")
+                .bind(send_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(issue_id) = issue_id else {
+            return Ok(None);
+        };
+        let detail = serde_json::json!({ "reason": reason, "attempted": attempted, "hard_bounces": hard, "complaints": complained });
+        events::record(
+            &mut tx,
+            &Event::new(EventKind::SendPaused, Source::Worker)
+                .issue(issue_id)
+                .detail(detail),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(reason))
+    }
+
     /// Messages sent at or after `since`, by every worker: what relay quotas count.
     pub async fn sent_since(&self, since: &str) -> Result<i64> {
         Ok(
@@ -440,6 +498,14 @@ async fn apply(tx: &mut SqliteConnection, c: &Claimed, outcome: &Outcome, at: &s
         return Ok(());
     }
     events::record(&mut *tx, &recorded).await?;
+    if matches!(outcome, Outcome::Sent { .. } | Outcome::Failed(_)) {
+        let hard = matches!(outcome, Outcome::Failed(b) if b.kind == BounceKind::Hard);
+        sqlx::query("UPDATE sends SET attempted = attempted + 1, hard_bounces = hard_bounces + ? WHERE id = ?")
+            .bind(i64::from(hard))
+            .bind(c.send_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     match outcome {
         Outcome::Failed(bounce) => bounce_subscriber(tx, c, bounce, at).await?,
         Outcome::PauseSend { error } => {

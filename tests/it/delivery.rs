@@ -532,3 +532,38 @@ fn hourly_cap_is_shared_across_worker_runs() {
         "the rest wait, unclaimed"
     );
 }
+
+#[test]
+fn a_send_pauses_itself_when_too_many_addresses_bounce() {
+    let server = SmtpServer::start();
+    let i = Instance::with_config(&format!(
+        "[delivery]\ntransport = \"smtp\"\nbatch_size = 5\nconcurrency = 1\npause_min_attempts = 10\n\
+         pause_hard_bounce_rate = 0.05\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+        server.port
+    ));
+    // One address in ten is dead: 10% hard bounces against a 5% limit.
+    let list: String = std::iter::once("email,name".to_string())
+        .chain((0..40).map(|k| {
+            if k % 10 == 3 {
+                format!("hard.{k}@example.org,")
+            } else {
+                format!("ok{k}@example.org,")
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join("\n");
+    i.queue_sample(&list);
+    i.ok(&["worker", "--drain"]);
+    let status = i.ok(&["send", "status", "210"]);
+    assert!(status.contains("issue #210: paused"), "{status}");
+    let attempted = i.query_scalar("SELECT attempted FROM sends");
+    assert!(
+        (10..=15).contains(&attempted),
+        "paused at the first check past the minimum: {attempted}"
+    );
+    assert!(server.count() < 40, "the rest of the list was not mailed");
+    let reason = i.query_text(
+        "SELECT json_extract(detail, '$.reason') FROM events WHERE kind = 'send_paused'",
+    );
+    assert!(reason.starts_with("hard-bounce rate"), "{reason}");
+}
