@@ -25,6 +25,13 @@ pub struct Settings {
     pub http: HttpSettings,
     pub secrets: SecretSettings,
     pub dkim: DkimSettings,
+    pub admin: AdminSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -205,6 +212,11 @@ impl Settings {
         anyhow::ensure!(
             base.starts_with("https://") || base.starts_with("http://"),
             "newsletter.base_url must start with https:// or http://, got {base:?}"
+        );
+        let admin = &self.admin.token;
+        anyhow::ensure!(
+            admin.is_empty() || admin.expose().len() >= 24,
+            "admin.token must be at least 24 characters"
         );
         let key = &self.secrets.token_key;
         anyhow::ensure!(

@@ -19,6 +19,7 @@ pub mod http;
 pub mod inbound;
 pub mod issue_file;
 pub mod message;
+pub mod metrics;
 pub mod outcome;
 pub mod pacing;
 pub mod render;

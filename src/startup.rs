@@ -1,6 +1,7 @@
 //! Wiring: settings → database, token keys, message factory; the `serve` application.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use tokio::net::TcpListener;
@@ -10,6 +11,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::http::{AppState, router};
 use crate::message::MessageFactory;
+use crate::metrics::Metrics;
 use crate::token::TokenKeys;
 use crate::worker::Worker;
 
@@ -18,6 +20,7 @@ pub struct Context {
     pub settings: Settings,
     pub db: Db,
     pub factory: MessageFactory,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -25,15 +28,22 @@ impl Context {
         let db = Db::open(&settings.database.path).await?;
         let keys = token_keys(&settings, &db).await?;
         let factory = MessageFactory::new(&settings, keys)?;
+        let metrics = Arc::new(Metrics::new());
         Ok(Self {
             settings,
             db,
             factory,
+            metrics,
         })
     }
 
     pub fn worker(&self) -> Result<Worker> {
-        Worker::new(self.db.clone(), &self.settings, self.factory.clone())
+        Worker::new(
+            self.db.clone(),
+            &self.settings,
+            self.factory.clone(),
+            self.metrics.clone(),
+        )
     }
 }
 
@@ -90,12 +100,7 @@ impl Application {
             None
         };
         let ctx = &self.context;
-        let state = AppState::new(
-            ctx.db.clone(),
-            ctx.factory.keys().clone(),
-            &ctx.settings.newsletter.name,
-            &ctx.settings.http,
-        )?;
+        let state = AppState::new(ctx, ctx.metrics.clone())?;
         // Forget idle clients now and then, so the per-IP limiter's memory stays bounded.
         let limiter = state.limiter.clone();
         let pruner = tokio::spawn(async move {

@@ -19,6 +19,7 @@ use crate::config::{DeliverySettings, Settings};
 use crate::db::deliveries::{Bounce, BounceKind, Claimed, Outcome};
 use crate::db::{Db, parse_timestamp, timestamp};
 use crate::message::{MessageFactory, Recipient};
+use crate::metrics::Metrics;
 use crate::outcome::Verdict;
 use crate::pacing::DomainPacer;
 use crate::render::{RenderedIssue, Renderer};
@@ -43,11 +44,17 @@ pub struct Worker {
     settings: DeliverySettings,
     limiter: DefaultDirectRateLimiter,
     pacer: DomainPacer,
+    metrics: Arc<Metrics>,
     rendered: Mutex<HashMap<i64, Arc<RenderedIssue>>>,
 }
 
 impl Worker {
-    pub fn new(db: Db, settings: &Settings, factory: MessageFactory) -> Result<Self> {
+    pub fn new(
+        db: Db,
+        settings: &Settings,
+        factory: MessageFactory,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
         let d = &settings.delivery;
         let rate =
             NonZeroU32::new(d.rate_per_second).context("delivery.rate_per_second must be > 0")?;
@@ -60,6 +67,7 @@ impl Worker {
             settings: d.clone(),
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             pacer: DomainPacer::new(&d.domain_rates, d.rate_per_second),
+            metrics,
             rendered: Mutex::new(HashMap::new()),
         })
     }
@@ -232,6 +240,7 @@ impl Worker {
         );
         async {
             let outcome = self.attempt(c).await?;
+            self.metrics.attempt(outcome.label());
             match &outcome {
                 Outcome::Sent { .. } => tracing::debug!("sent"),
                 other => tracing::warn!(outcome = ?other, "not delivered"),
@@ -263,7 +272,12 @@ impl Worker {
         let domain = c.email.rsplit('@').next().unwrap_or_default();
         self.limiter.until_ready().await;
         self.pacer.until_ready(domain).await;
-        let error = match self.transport.send(&message).await {
+        let started = std::time::Instant::now();
+        let sent = self.transport.send(&message).await;
+        self.metrics
+            .transport_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let error = match sent {
             Ok(reply) => {
                 return Ok(Outcome::Sent {
                     message_id: message.message_id,

@@ -227,6 +227,16 @@ impl Db {
         Ok(Some(reason))
     }
 
+    /// Deliveries of running and paused sends, per state.
+    pub async fn open_queue_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT d.status, count(*) FROM deliveries d JOIN sends s ON s.id = d.send_id
+             WHERE s.status IN ('running', 'paused') GROUP BY d.status",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Messages sent at or after `since`, by every worker: what relay quotas count.
     pub async fn sent_since(&self, since: &str) -> Result<i64> {
         Ok(
@@ -417,6 +427,23 @@ pub enum Outcome {
     PauseSend {
         error: String,
     },
+}
+
+impl Outcome {
+    /// A short name for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Sent { .. } => "sent",
+            Self::Retry { .. } => "retry",
+            Self::Failed(b) => match b.kind {
+                BounceKind::Hard => "hard_bounce",
+                BounceKind::Soft => "soft_bounce",
+                BounceKind::Blocked => "blocked",
+            },
+            Self::Suppressed { .. } => "suppressed",
+            Self::PauseSend { .. } => "content_rejected",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

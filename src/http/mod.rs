@@ -16,8 +16,12 @@ use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
-use crate::config::HttpSettings;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
 use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::startup::Context;
 use crate::token::TokenKeys;
 
 pub use pages::Pages;
@@ -32,22 +36,25 @@ pub struct AppState {
     pub newsletter: String,
     pub pages: Arc<Pages>,
     pub limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 of the admin token; `None` when the admin endpoints are disabled.
+    admin_token: Option<[u8; 32]>,
 }
 
 impl AppState {
-    pub fn new(
-        db: Db,
-        keys: TokenKeys,
-        newsletter: &str,
-        http: &HttpSettings,
-    ) -> anyhow::Result<Self> {
+    pub fn new(ctx: &Context, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let http = &ctx.settings.http;
+        let token = &ctx.settings.admin.token;
         let rate = NonZeroU32::new(http.public_rate_per_second)
             .ok_or_else(|| anyhow::anyhow!("http.public_rate_per_second must be at least 1"))?;
         let burst = NonZeroU32::new(http.public_burst.max(1)).expect("max(1) is non-zero");
         Ok(Self {
-            db,
-            keys,
-            newsletter: newsletter.to_string(),
+            db: ctx.db.clone(),
+            keys: ctx.factory.keys().clone(),
+            newsletter: ctx.settings.newsletter.name.clone(),
+            metrics,
+            admin_token: (!token.is_empty())
+                .then(|| Sha256::digest(token.expose().as_bytes()).into()),
             pages: Arc::new(Pages::new()?),
             limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),
@@ -65,9 +72,13 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT));
+    let admin = Router::new()
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(health))
         .merge(public)
+        .merge(admin)
         .with_state(state)
 }
 
@@ -93,6 +104,51 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
         return response;
     }
     next.run(request).await
+}
+
+/// `Authorization: Bearer TOKEN` or 401, before any handler runs. Digests are compared in
+/// constant time so the response time says nothing about the token.
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| -> [u8; 32] { Sha256::digest(t.trim().as_bytes()).into() });
+    let allowed = match (state.admin_token, presented) {
+        (Some(expected), Some(given)) => bool::from(expected.ct_eq(&given)),
+        _ => false,
+    };
+    if !allowed {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            "A valid admin bearer token is required.\n",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    next.run(request).await
+}
+
+/// Prometheus scrape endpoint (admin token required).
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.render(&state.db).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "rendering metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Pages carrying tokens must not leak them (Referer), be framed, cached or run scripts.

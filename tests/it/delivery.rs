@@ -567,3 +567,53 @@ fn a_send_pauses_itself_when_too_many_addresses_bounce() {
     );
     assert!(reason.starts_with("hard-bounce rate"), "{reason}");
 }
+
+#[test]
+fn metrics_need_the_admin_token_and_report_the_work() {
+    let token = "admin-token-0123456789abcdef";
+    let i = Instance::with_config(&format!("[admin]\ntoken = \"{token}\"\n"));
+    i.queue_sample(SUBSCRIBERS);
+    let served = i.serve(&[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while i.query_scalar("SELECT count(*) FROM issues WHERE status = 'sent'") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "serve's worker did not finish the send"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let with = |auth: Option<&str>| {
+        let mut request = reqwest::blocking::Client::new().get(format!("{}/metrics", served.base));
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        let response = request.send().unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(with(None).0, 401);
+    assert_eq!(with(Some("Bearer wrong-token-wrong-token-wrong")).0, 401);
+    assert_eq!(with(Some(token)).0, 401, "the Bearer scheme is required");
+    let (status, body) = with(Some(&format!("Bearer {token}")));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("mailroom_delivery_attempts_total{outcome=\"sent\"} 3"),
+        "{body}"
+    );
+    assert!(
+        body.contains("mailroom_subscribers{status=\"active\"} 3"),
+        "{body}"
+    );
+    assert!(
+        body.contains("mailroom_transport_seconds_count 3"),
+        "{body}"
+    );
+
+    let disabled = Instance::new();
+    let served = disabled.serve(&["--http-only"]);
+    let response = reqwest::blocking::get(format!("{}/metrics", served.base)).unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        401,
+        "no token configured: the admin endpoints stay closed"
+    );
+}
