@@ -7,9 +7,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Settings, TransportKind};
 use crate::db::Source;
-use crate::db::deliveries::SendAction;
+use crate::db::deliveries::{Schedule, SendAction};
 use crate::db::issues::Imported;
 use crate::db::subscribers::{Added, NewSubscriber};
+use crate::db::timestamp;
 use crate::db::unsubscribe::Change;
 use crate::domain::{IssueStatus, SubscriberEmail};
 use crate::message::Recipient;
@@ -99,7 +100,16 @@ pub enum IssueCommand {
         name: String,
     },
     /// Queue the issue for every active subscriber; the worker delivers it.
-    Send { number: u32 },
+    Send {
+        number: u32,
+        /// Start no earlier than this time (RFC 3339, e.g. 2026-12-04T07:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Cancel the send if it has not started this long after its start time (or now),
+        /// e.g. 6h or 2days: a weekly issue should not arrive days late.
+        #[arg(long, value_name = "DURATION")]
+        expire_after: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,7 +133,13 @@ pub enum SubscriberCommand {
 #[derive(Debug, Subcommand)]
 pub enum SendCommand {
     /// Progress of an issue's send.
-    Status { number: u32 },
+    Status {
+        number: u32,
+        /// Keep watching: a live progress bar (sent, retrying, failed, suppressed,
+        /// remaining, rate, ETA) until the send is done or cancelled.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Stop handing out the send's deliveries; messages in flight finish.
     Pause { number: u32 },
     /// Continue a paused send.
@@ -142,7 +158,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             match command {
                 Command::Issue(c) => issue(&ctx, c).await,
                 Command::Subscribers(c) => subscribers(&ctx, c).await,
-                Command::Send(SendCommand::Status { number }) => send_status(&ctx, number).await,
+                Command::Send(SendCommand::Status {
+                    number,
+                    follow: false,
+                }) => send_status(&ctx, number).await,
+                Command::Send(SendCommand::Status {
+                    number,
+                    follow: true,
+                }) => follow_send(&ctx, number).await,
                 Command::Send(SendCommand::Pause { number }) => {
                     control(&ctx, number, SendAction::Pause).await
                 }
@@ -245,15 +268,55 @@ async fn issue(ctx: &Context, command: IssueCommand) -> Result<()> {
         } => {
             preview(ctx, number, &out, &email, &name).await?;
         }
-        IssueCommand::Send { number } => {
-            let (_, total) = db.create_send(number, Source::Cli).await?;
+        IssueCommand::Send {
+            number,
+            at,
+            expire_after,
+        } => {
+            let schedule = schedule(at.as_deref(), expire_after.as_deref())?;
+            let (_, total) = db.schedule_send(number, &schedule, Source::Cli).await?;
+            let when = schedule
+                .start_at
+                .map(|t| format!(" from {t}"))
+                .unwrap_or_default();
+            let until = schedule
+                .expires_at
+                .map(|t| format!(", unless not started by {t}"))
+                .unwrap_or_default();
             println!(
-                "issue #{number} queued for {total} subscriber(s); `mailroom worker --drain` or \
+                "issue #{number} queued for {total} subscriber(s){when}{until}; `mailroom worker --drain` or \
                  `mailroom serve` delivers it"
             );
         }
     }
     Ok(())
+}
+
+/// Turns `--at` and `--expire-after` into stored timestamps, refusing nonsense early.
+fn schedule(at: Option<&str>, expire_after: Option<&str>) -> Result<Schedule> {
+    use time::format_description::well_known::Rfc3339;
+    let start = match at {
+        Some(text) => Some(
+            time::OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
+                format!("--at {text:?}: expected an RFC 3339 time such as 2026-12-04T07:00:00Z")
+            })?,
+        ),
+        None => None,
+    };
+    let expires = match expire_after {
+        Some(text) => {
+            let duration = humantime::parse_duration(text).with_context(|| {
+                format!("--expire-after {text:?}: expected a duration such as 6h or 2days")
+            })?;
+            let from = start.unwrap_or_else(time::OffsetDateTime::now_utc);
+            Some(from + duration)
+        }
+        None => None,
+    };
+    Ok(Schedule {
+        start_at: start.map(timestamp),
+        expires_at: expires.map(timestamp),
+    })
 }
 
 async fn preview(ctx: &Context, number: u32, out: &Path, email: &str, name: &str) -> Result<()> {
@@ -447,6 +510,71 @@ async fn control(ctx: &Context, number: u32, action: SendAction) -> Result<()> {
         p.queued + p.retry + p.sending
     );
     Ok(())
+}
+
+/// Redraws the send's progress every second until it is done or cancelled (or Ctrl-C).
+async fn follow_send(ctx: &Context, number: u32) -> Result<()> {
+    use std::io::IsTerminal;
+    let first = ctx.db.send_progress(number).await?.with_context(|| {
+        format!("issue #{number} has not been sent; `mailroom issue send {number}`")
+    })?;
+    let bar = indicatif::ProgressBar::new(first.total as u64);
+    if std::io::stdout().is_terminal() {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut shutdown = shutdown_signal();
+    let mut samples: std::collections::VecDeque<(std::time::Instant, i64)> = Default::default();
+    loop {
+        let p = ctx
+            .db
+            .send_progress(number)
+            .await?
+            .context("send vanished")?;
+        let done = p.sent + p.failed + p.suppressed;
+        let now = std::time::Instant::now();
+        samples.push_back((now, p.sent));
+        // Rate over the last ten seconds: recent enough to react, smooth enough to read.
+        while samples.len() > 2 && now.duration_since(samples[0].0).as_secs() > 10 {
+            samples.pop_front();
+        }
+        let (t0, s0) = samples[0];
+        let elapsed = now.duration_since(t0).as_secs_f64();
+        let rate = if elapsed > 0.0 {
+            (p.sent - s0) as f64 / elapsed
+        } else {
+            0.0
+        };
+        let remaining = p.queued + p.sending + p.retry;
+        let eta = if rate > 0.0 {
+            format!("{}s", (remaining as f64 / rate).ceil())
+        } else {
+            "-".into()
+        };
+        let line = format!(
+            "{} · sent {} · retrying {} · failed {} · suppressed {} · remaining {} · {rate:.0}/s · ETA {eta}",
+            p.status, p.sent, p.retry, p.failed, p.suppressed, remaining
+        );
+        bar.set_position(done as u64);
+        bar.set_message(line.clone());
+        let finished = matches!(p.status.as_str(), "done" | "cancelled");
+        if bar.is_hidden() && (finished || samples.len() % 5 == 1) {
+            println!("issue #{number}: {line}");
+        }
+        if finished {
+            bar.finish();
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => { bar.abandon(); return Ok(()); }
+        }
+    }
 }
 
 async fn send_status(ctx: &Context, number: u32) -> Result<()> {

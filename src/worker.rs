@@ -135,6 +135,9 @@ impl Worker {
     pub async fn try_execute_batch(&self, stop: &AtomicBool) -> Result<Step> {
         let lease =
             OffsetDateTime::now_utc() + Duration::from_secs(self.settings.lease_seconds.into());
+        for send in self.db.expire_unstarted_sends().await? {
+            tracing::warn!(send, "send expired before it could start; cancelled");
+        }
         let limit = match self.quota_allowance().await? {
             Some(0) => return Ok(Step::Capped),
             Some(left) => left.min(self.settings.batch_size),

@@ -40,6 +40,17 @@ impl Db {
     /// Queues one delivery per active subscriber, in one set-based statement, and marks the
     /// issue as sending. Refused unless the issue is finalized and someone is subscribed.
     pub async fn create_send(&self, number: u32, from: Source) -> Result<(i64, i64)> {
+        self.schedule_send(number, &Schedule::default(), from).await
+    }
+
+    /// Like [`Db::create_send`], starting no earlier than `schedule.start_at` and cancelled
+    /// if still unstarted at `schedule.expires_at`.
+    pub async fn schedule_send(
+        &self,
+        number: u32,
+        schedule: &Schedule,
+        from: Source,
+    ) -> Result<(i64, i64)> {
         let stored = self.require_issue(number).await?;
         match stored.status {
             IssueStatus::Finalized => {}
@@ -61,10 +72,13 @@ impl Db {
         let at = now();
         let mut tx = self.pool().begin().await?;
         let send_id: i64 = sqlx::query_scalar(
-            "INSERT INTO sends (issue_id, total, created_at) VALUES (?, 0, ?) RETURNING id",
+            "INSERT INTO sends (issue_id, total, created_at, start_at, expires_at)
+             VALUES (?, 0, ?, ?, ?) RETURNING id",
         )
         .bind(stored.id)
         .bind(&at)
+        .bind(&schedule.start_at)
+        .bind(&schedule.expires_at)
         .fetch_one(&mut *tx)
         .await?;
         let total = sqlx::query(
@@ -94,7 +108,12 @@ impl Db {
             .await?;
         let event = Event::new(EventKind::SendCreated, from)
             .issue(stored.id)
-            .detail(serde_json::json!({ "number": number, "deliveries": total }));
+            .detail(serde_json::json!({
+                "number": number,
+                "deliveries": total,
+                "start_at": schedule.start_at,
+                "expires_at": schedule.expires_at,
+            }));
         events::record(&mut tx, &event).await?;
         tx.commit().await?;
         Ok((send_id, total))
@@ -110,7 +129,7 @@ impl Db {
              SET status = 'sending', lease_until = ?1, attempts = attempts + 1, updated_at = ?2
              WHERE id IN (
                  SELECT d.id FROM deliveries d JOIN sends s ON s.id = d.send_id
-                 WHERE s.status = 'running'
+                 WHERE s.status = 'running' AND (s.start_at IS NULL OR s.start_at <= ?2)
                    AND ((d.status IN ('queued', 'retry') AND d.due_at <= ?2)
                         OR (d.status = 'sending' AND d.lease_until <= ?2))
                  LIMIT ?3)
@@ -225,6 +244,34 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(Some(reason))
+    }
+
+    /// Cancels sends that reached their expiry before their first attempt.
+    pub async fn expire_unstarted_sends(&self) -> Result<Vec<i64>> {
+        let at = now();
+        let mut tx = self.pool().begin().await?;
+        let expired: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE sends SET status = 'cancelled', finished_at = ?1
+             WHERE status IN ('running', 'paused') AND attempted = 0
+               AND expires_at IS NOT NULL AND expires_at <= ?1
+             RETURNING id, issue_id",
+        )
+        .bind(&at)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (send_id, issue_id) in &expired {
+            sqlx::query("UPDATE issues SET status = 'cancelled', updated_at = ? WHERE id = ?")
+                .bind(&at)
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+            let event = Event::new(EventKind::SendCancelled, Source::Worker)
+                .issue(*issue_id)
+                .detail(serde_json::json!({ "send_id": send_id, "reason": "expired before it could start" }));
+            events::record(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(expired.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Deliveries of running and paused sends, per state.
@@ -380,6 +427,13 @@ impl Db {
         }
         Ok(Some(p))
     }
+}
+
+/// When a send may start and when it is too late to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schedule {
+    pub start_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 /// An operator's command for a send.

@@ -168,6 +168,13 @@ fn outbox_send_delivers_one_personalized_message_per_subscriber() {
         i.ok(&["send", "status", "210"])
             .contains("done  total 3  sent 3")
     );
+    let followed = i.ok(&["send", "status", "210", "--follow"]);
+    assert!(
+        followed.contains(
+            "issue #210: done · sent 3 · retrying 0 · failed 0 · suppressed 0 · remaining 0"
+        ),
+        "{followed}"
+    );
 
     let again = i.ok(&["worker", "--drain"]);
     assert!(
@@ -616,4 +623,69 @@ fn metrics_need_the_admin_token_and_report_the_work() {
         401,
         "no token configured: the admin endpoints stay closed"
     );
+}
+
+fn queue_without_send(i: &Instance) {
+    let issue = crate::helpers::repo_path("samples/issue-210.md");
+    i.ok(&["issue", "import", issue.to_str().unwrap()]);
+    i.ok(&["issue", "finalize", "210"]);
+    let csv = i.write("subscribers.csv", SUBSCRIBERS.as_bytes());
+    i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+}
+
+#[test]
+fn scheduled_sends_wait_for_their_time_and_expire_unstarted() {
+    let i = Instance::new();
+    queue_without_send(&i);
+    assert!(
+        i.fails(&["issue", "send", "210", "--at", "tomorrow"])
+            .contains("RFC 3339")
+    );
+    assert!(
+        i.fails(&["issue", "send", "210", "--expire-after", "soon"])
+            .contains("duration such as 6h")
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM sends"),
+        0,
+        "refused schedules write nothing"
+    );
+
+    let out = i.ok(&["issue", "send", "210", "--at", "2999-01-01T07:00:00Z"]);
+    assert!(out.contains("from 2999-01-01T07:00:00.000Z"), "{out}");
+    i.ok(&["worker", "--drain"]);
+    assert!(
+        !i.outbox().exists() || std::fs::read_dir(i.outbox()).unwrap().count() == 0,
+        "not before its time"
+    );
+    // The time comes (moved rather than waited for).
+    i.execute("UPDATE sends SET start_at = '2000-01-01T00:00:00.000Z'");
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+
+    let late = Instance::new();
+    queue_without_send(&late);
+    let out = late.ok(&[
+        "issue",
+        "send",
+        "210",
+        "--at",
+        "2000-01-01T07:00:00Z",
+        "--expire-after",
+        "6h",
+    ]);
+    assert!(
+        out.contains("unless not started by 2000-01-01T13:00:00.000Z"),
+        "{out}"
+    );
+    late.ok(&["worker", "--drain"]);
+    assert!(
+        !late.outbox().exists() || std::fs::read_dir(late.outbox()).unwrap().count() == 0,
+        "too late: not sent"
+    );
+    assert!(late.ok(&["issue", "list"]).contains("cancelled"));
+    let reason = late.query_text(
+        "SELECT json_extract(detail, '$.reason') FROM events WHERE kind = 'send_cancelled'",
+    );
+    assert_eq!(reason, "expired before it could start");
 }
