@@ -10,7 +10,6 @@ use crate::db::Source;
 use crate::db::deliveries::{Schedule, SendAction};
 use crate::db::issues::Imported;
 use crate::db::subscribers::{Added, NewSubscriber};
-use crate::db::timestamp;
 use crate::db::unsubscribe::Change;
 use crate::domain::{IssueStatus, SubscriberEmail};
 use crate::message::Recipient;
@@ -273,7 +272,7 @@ async fn issue(ctx: &Context, command: IssueCommand) -> Result<()> {
             at,
             expire_after,
         } => {
-            let schedule = schedule(at.as_deref(), expire_after.as_deref())?;
+            let schedule = Schedule::parse(at.as_deref(), expire_after.as_deref())?;
             let (_, total) = db.schedule_send(number, &schedule, Source::Cli).await?;
             let when = schedule
                 .start_at
@@ -290,33 +289,6 @@ async fn issue(ctx: &Context, command: IssueCommand) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Turns `--at` and `--expire-after` into stored timestamps, refusing nonsense early.
-fn schedule(at: Option<&str>, expire_after: Option<&str>) -> Result<Schedule> {
-    use time::format_description::well_known::Rfc3339;
-    let start = match at {
-        Some(text) => Some(
-            time::OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
-                format!("--at {text:?}: expected an RFC 3339 time such as 2026-12-04T07:00:00Z")
-            })?,
-        ),
-        None => None,
-    };
-    let expires = match expire_after {
-        Some(text) => {
-            let duration = humantime::parse_duration(text).with_context(|| {
-                format!("--expire-after {text:?}: expected a duration such as 6h or 2days")
-            })?;
-            let from = start.unwrap_or_else(time::OffsetDateTime::now_utc);
-            Some(from + duration)
-        }
-        None => None,
-    };
-    Ok(Schedule {
-        start_at: start.map(timestamp),
-        expires_at: expires.map(timestamp),
-    })
 }
 
 async fn preview(ctx: &Context, number: u32, out: &Path, email: &str, name: &str) -> Result<()> {

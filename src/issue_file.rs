@@ -106,6 +106,91 @@ pub fn parse_str(file: &str, text: &str) -> Result<Issue, IssueFileError> {
     }
 }
 
+/// Checks an issue that arrived as JSON (the admin API) by the rules an issue file
+/// follows: single-line titles, intro and blurbs of paragraphs and lists only, absolute
+/// http(s)/mailto links. `source` names the request in diagnostics; lines count within
+/// each Markdown field.
+pub fn validate(source: &str, issue: &Issue) -> Result<(), IssueFileError> {
+    let mut ctx = Ctx::default();
+    let mut field_errors = Vec::new();
+    if issue.number == 0 {
+        field_errors.push("number must be a positive whole number".to_string());
+    }
+    field_errors.extend(line_problem("title", &issue.title, false));
+    field_errors.extend(line_problem("subject", &issue.subject, false));
+    field_errors.extend(line_problem("preheader", &issue.preheader, true));
+    if issue.sections.is_empty() {
+        field_errors.push("the issue has no sections".to_string());
+    }
+    let mut markdown = vec![("intro".to_string(), issue.intro.as_str())];
+    for (s, section) in issue.sections.iter().enumerate() {
+        field_errors.extend(line_problem(
+            &format!("sections[{s}].name"),
+            &section.name,
+            false,
+        ));
+        if section.items.is_empty() {
+            field_errors.push(format!("sections[{s}] ({}) has no items", section.name));
+        }
+        for (i, item) in section.items.iter().enumerate() {
+            field_errors.extend(line_problem(
+                &format!("sections[{s}].items[{i}].title"),
+                &item.title,
+                false,
+            ));
+            if let Some(url) = &item.url {
+                let before = ctx.diagnostics.len();
+                check_url(&mut ctx, 1, url);
+                if ctx.diagnostics.len() > before {
+                    ctx.diagnostics.pop();
+                    field_errors.push(format!("sections[{s}].items[{i}].url {url:?} must be an absolute https://, http:// or mailto: URL"));
+                }
+            }
+            markdown.push((
+                format!("sections[{s}].items[{i}].blurb"),
+                item.blurb.as_str(),
+            ));
+        }
+    }
+    for (field, text) in markdown {
+        let lines = Lines::new(text, 1);
+        let options =
+            Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES;
+        let mut inner = Ctx::default();
+        for block in top_level_blocks(Parser::new_ext(text, options).into_offset_iter()) {
+            let Some((first, range)) = block.first() else {
+                continue;
+            };
+            match first {
+                Event::Start(Tag::Paragraph | Tag::List(_)) => {
+                    check_prose(&mut inner, &lines, &block);
+                }
+                other => inner.error(lines.line(range.start), unsupported_block(other)),
+            }
+        }
+        for d in inner.diagnostics {
+            field_errors.push(format!(
+                "{field}, line {}: {}",
+                d.line.unwrap_or(1),
+                d.message
+            ));
+        }
+    }
+    if field_errors.is_empty() {
+        return Ok(());
+    }
+    Err(IssueFileError {
+        file: source.to_string(),
+        diagnostics: field_errors
+            .into_iter()
+            .map(|message| Diagnostic {
+                line: None,
+                message,
+            })
+            .collect(),
+    })
+}
+
 #[derive(Default)]
 struct Ctx {
     diagnostics: Vec<Diagnostic>,
@@ -284,17 +369,25 @@ fn single_line(
         return None;
     };
     let s = s.trim();
-    if s.chars().any(char::is_control) {
-        ctx.error(line, format!("`{key}` must be a single line of text"));
-        None
-    } else if s.is_empty() && !may_be_empty {
-        ctx.error(line, format!("`{key}` must not be empty"));
-        None
-    } else if s.chars().count() > 250 {
-        ctx.error(line, format!("`{key}` is longer than 250 characters"));
-        None
+    match line_problem(&format!("`{key}`"), s, may_be_empty) {
+        Some(problem) => {
+            ctx.error(line, problem);
+            None
+        }
+        None => Some(s.to_string()),
+    }
+}
+
+/// What is wrong with a one-line text field, if anything.
+fn line_problem(field: &str, value: &str, may_be_empty: bool) -> Option<String> {
+    if value.chars().any(char::is_control) {
+        Some(format!("{field} must be a single line of text"))
+    } else if !may_be_empty && value.trim().is_empty() {
+        Some(format!("{field} must not be empty"))
+    } else if value.chars().count() > 250 {
+        Some(format!("{field} is longer than 250 characters"))
     } else {
-        Some(s.to_string())
+        None
     }
 }
 

@@ -436,6 +436,36 @@ pub struct Schedule {
     pub expires_at: Option<String>,
 }
 
+impl Schedule {
+    /// From `--at` (RFC 3339) and `--expire-after` (e.g. "6h", "2days"), counted from the
+    /// start time or from now. Nonsense is refused before anything is stored.
+    pub fn parse(at: Option<&str>, expire_after: Option<&str>) -> Result<Self> {
+        use anyhow::Context as _;
+        use time::format_description::well_known::Rfc3339;
+        let start = match at {
+            Some(text) => Some(
+                time::OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
+                    format!("--at {text:?}: expected an RFC 3339 time such as 2026-12-04T07:00:00Z")
+                })?,
+            ),
+            None => None,
+        };
+        let expires = match expire_after {
+            Some(text) => {
+                let duration = humantime::parse_duration(text).with_context(|| {
+                    format!("--expire-after {text:?}: expected a duration such as 6h or 2days")
+                })?;
+                Some(start.unwrap_or_else(time::OffsetDateTime::now_utc) + duration)
+            }
+            None => None,
+        };
+        Ok(Self {
+            start_at: start.map(super::timestamp),
+            expires_at: expires.map(super::timestamp),
+        })
+    }
+}
+
 /// An operator's command for a send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendAction {

@@ -1,5 +1,6 @@
 //! The HTTP surface served by `mailroom serve`: public pages (unsubscribe) and health.
 
+mod admin;
 mod pages;
 mod unsubscribe;
 
@@ -11,7 +12,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
@@ -74,6 +75,16 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT));
     let admin = Router::new()
         .route("/metrics", get(metrics))
+        .route(
+            "/api/issues",
+            get(admin::list_issues).post(admin::import_issue),
+        )
+        .route("/api/issues/{number}", get(admin::get_issue))
+        .route("/api/issues/{number}/finalize", post(admin::finalize_issue))
+        .route("/api/issues/{number}/send", post(admin::send_issue))
+        .route("/api/sends/{number}", get(admin::send_progress))
+        .route("/api/sends/{number}/{action}", post(admin::control_send))
+        .layer(DefaultBodyLimit::max(crate::issue_file::MAX_FILE_BYTES))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(health))

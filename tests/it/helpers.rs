@@ -539,6 +539,28 @@ impl Served {
         }
     }
 
+    /// A request with `Authorization: Bearer TOKEN` and an optional JSON body.
+    pub fn admin(&self, method: &str, path: &str, token: &str, json: Option<&str>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {token}"));
+        if let Some(body) = json {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().expect("HTTP request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        Reply {
+            status,
+            headers,
+            body: response.text().unwrap_or_default(),
+        }
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         self.request("GET", path, None, "")
     }

@@ -1,0 +1,188 @@
+//! The admin API (bearer token): a CMS hands over an issue as JSON, finalizes and sends it,
+//! and operators steer and watch sends.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::db::Source;
+use crate::db::deliveries::{Schedule, SendAction};
+use crate::db::issues::Imported;
+use crate::domain::Issue;
+
+/// An error as JSON: `{"error": "..."}` with a status that says whose fault it was.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// Database failures are ours (500, details logged, not shown); everything else the
+    /// data layer refuses is a conflict with the current state (finalized, already sent…).
+    fn from(e: anyhow::Error) -> Self {
+        if e.downcast_ref::<sqlx::Error>().is_some()
+            || e.downcast_ref::<sqlx::migrate::MigrateError>().is_some()
+        {
+            tracing::error!(error = format!("{e:#}"), "admin API request failed");
+            return Self(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into());
+        }
+        Self(StatusCode::CONFLICT, format!("{e:#}"))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        Self(StatusCode::UNPROCESSABLE_ENTITY, e.body_text())
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn require_issue(
+    state: &AppState,
+    number: u32,
+) -> Result<crate::db::issues::StoredIssue, ApiError> {
+    state.db.issue(number).await?.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("there is no issue #{number}"),
+        )
+    })
+}
+
+/// POST /api/issues: store (or update) a draft from the issue model as JSON.
+pub async fn import_issue(
+    State(state): State<AppState>,
+    body: Result<Json<Issue>, JsonRejection>,
+) -> ApiResult {
+    let Json(issue) = body?;
+    if let Err(e) = crate::issue_file::validate("request body", &issue) {
+        let problems: Vec<String> = e.diagnostics.into_iter().map(|d| d.message).collect();
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": "invalid issue", "problems": problems })),
+        )
+            .into_response());
+    }
+    let outcome = state
+        .db
+        .import_issue(&issue, "admin API", Source::Admin)
+        .await?;
+    let (status, word) = match outcome {
+        Imported::Created => (StatusCode::CREATED, "created"),
+        Imported::Updated => (StatusCode::OK, "updated"),
+        Imported::Unchanged => (StatusCode::OK, "unchanged"),
+    };
+    Ok((
+        status,
+        Json(json!({ "number": issue.number, "status": "draft", "result": word })),
+    )
+        .into_response())
+}
+
+/// GET /api/issues
+pub async fn list_issues(State(state): State<AppState>) -> ApiResult {
+    let issues: Vec<_> = state
+        .db
+        .issues()
+        .await?
+        .into_iter()
+        .map(|s| json!({ "number": s.issue.number, "title": s.issue.title, "date": s.issue.date, "status": s.status }))
+        .collect();
+    Ok(Json(json!({ "issues": issues })).into_response())
+}
+
+/// GET /api/issues/{number}
+pub async fn get_issue(State(state): State<AppState>, Path(number): Path<u32>) -> ApiResult {
+    let stored = require_issue(&state, number).await?;
+    Ok(Json(stored).into_response())
+}
+
+/// POST /api/issues/{number}/finalize
+pub async fn finalize_issue(State(state): State<AppState>, Path(number): Path<u32>) -> ApiResult {
+    require_issue(&state, number).await?;
+    let (changed, stored) = state.db.finalize_issue(number, Source::Admin).await?;
+    Ok(Json(json!({
+        "number": number,
+        "status": stored.status,
+        "content_hash": stored.content_hash,
+        "changed": changed,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// RFC 3339 start time.
+    at: Option<String>,
+    /// e.g. "6h", "2days".
+    expire_after: Option<String>,
+}
+
+/// POST /api/issues/{number}/send with an optional `{"at": …, "expire_after": …}`.
+pub async fn send_issue(
+    State(state): State<AppState>,
+    Path(number): Path<u32>,
+    body: Option<Json<SendRequest>>,
+) -> ApiResult {
+    require_issue(&state, number).await?;
+    let request = body.map(|Json(r)| r).unwrap_or_default();
+    let schedule = Schedule::parse(request.at.as_deref(), request.expire_after.as_deref())
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+    let (_, total) = state
+        .db
+        .schedule_send(number, &schedule, Source::Admin)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "number": number,
+            "deliveries": total,
+            "start_at": schedule.start_at,
+            "expires_at": schedule.expires_at,
+        })),
+    )
+        .into_response())
+}
+
+/// GET /api/sends/{number}: progress of an issue's send.
+pub async fn send_progress(State(state): State<AppState>, Path(number): Path<u32>) -> ApiResult {
+    match state.db.send_progress(number).await? {
+        Some(p) => Ok(Json(p).into_response()),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("issue #{number} has not been sent"),
+        )),
+    }
+}
+
+/// POST /api/sends/{number}/{pause|resume|cancel}
+pub async fn control_send(
+    State(state): State<AppState>,
+    Path((number, action)): Path<(u32, String)>,
+) -> ApiResult {
+    let action = match action.as_str() {
+        "pause" => SendAction::Pause,
+        "resume" => SendAction::Resume,
+        "cancel" => SendAction::Cancel,
+        _ => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "actions are pause, resume and cancel".into(),
+            ));
+        }
+    };
+    require_issue(&state, number).await?;
+    let before = state.db.control_send(number, action, Source::Admin).await?;
+    let progress = state.db.send_progress(number).await?;
+    Ok(Json(json!({ "number": number, "from": before, "progress": progress })).into_response())
+}
