@@ -45,7 +45,12 @@ impl SendError {
 }
 
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// The whole transaction's limit. lettre's own timeout does not cover a relay that
+        /// accepts the connection and then never answers a command.
+        deadline: Duration,
+    },
     Outbox(Outbox),
 }
 
@@ -53,21 +58,41 @@ impl Transport {
     pub fn from_settings(settings: &Settings) -> Result<Self> {
         match settings.delivery.transport {
             TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(&settings.delivery.outbox_dir)?)),
-            TransportKind::Smtp => Ok(Self::Smtp(smtp(settings)?)),
+            TransportKind::Smtp => Ok(Self::Smtp {
+                transport: smtp(settings)?,
+                // Connection, greeting, envelope, data and the final reply: a few steps,
+                // each allowed the configured timeout.
+                deadline: Duration::from_secs(settings.smtp.timeout_seconds.max(1) * 4),
+            }),
         }
     }
 
     /// Hands one message over; the success value is the relay's reply (or the file written).
     pub async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
         match self {
-            Self::Smtp(smtp) => match smtp.send_raw(&message.envelope, &message.bytes).await {
-                Ok(response) => Ok(format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                )),
-                Err(e) => Err(SendError::from_smtp(&e)),
-            },
+            Self::Smtp {
+                transport,
+                deadline,
+            } => {
+                match tokio::time::timeout(
+                    *deadline,
+                    transport.send_raw(&message.envelope, &message.bytes),
+                )
+                .await
+                {
+                    Ok(Ok(response)) => Ok(format!(
+                        "{} {}",
+                        response.code(),
+                        response.message().collect::<Vec<_>>().join(" ")
+                    )),
+                    Ok(Err(e)) => Err(SendError::from_smtp(&e)),
+                    Err(_) => Err(SendError {
+                        code: None,
+                        enhanced: None,
+                        message: format!("no reply from the relay within {}s", deadline.as_secs()),
+                    }),
+                }
+            }
             Self::Outbox(outbox) => outbox
                 .write(message)
                 .await

@@ -156,34 +156,54 @@ impl Worker {
             }
             std::future::ready(proceed.then_some(c))
         });
-        // Outcomes are recorded in groups of whatever has finished (at most `concurrency`),
-        // one transaction each: far fewer commits than one per message, and a crash can
-        // still only repeat messages that were in flight.
+        // Delivering and recording run side by side: finished outcomes go through a small
+        // channel to a recorder that writes whatever has queued up in one transaction.
+        // Writing inline would stall every in-flight SMTP transaction for each commit; the
+        // bounded channel keeps the unrecorded (crash-duplicable) messages to those in flight.
         let concurrency = self.settings.concurrency as usize;
-        let mut finished = queue
-            .map(|c| async move { (c, self.deliver(c).await) })
-            .buffer_unordered(concurrency)
-            .ready_chunks(concurrency);
-        let mut first_error = None;
-        while let Some(chunk) = finished.next().await {
-            let mut outcomes = Vec::with_capacity(chunk.len());
-            for (c, result) in chunk {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<(&Claimed, Outcome)>(concurrency);
+        let first_error: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+        let delivering = async {
+            let mut finished = queue
+                .map(|c| async move { (c, self.deliver(c).await) })
+                .buffer_unordered(concurrency);
+            while let Some((c, result)) = finished.next().await {
                 match result {
-                    Ok(outcome) => outcomes.push((c, outcome)),
+                    Ok(outcome) => {
+                        if sender.send((c, outcome)).await.is_err() {
+                            break; // The recorder failed; its error is reported below.
+                        }
+                    }
                     // Left claimed: the lease runs out and the delivery is tried again.
                     Err(e) => {
-                        first_error.get_or_insert(e);
+                        first_error.lock().expect("error slot").get_or_insert(e);
                     }
                 }
             }
-            self.db.finish_deliveries(&outcomes).await?;
-            self.check_send_health(&outcomes).await?;
-        }
-        drop(finished);
+            drop(sender);
+        };
+        let recording = async {
+            while let Some(first) = receiver.recv().await {
+                let mut group = vec![first];
+                while let Ok(next) = receiver.try_recv() {
+                    group.push(next);
+                }
+                let written = self.db.finish_deliveries(&group).await;
+                let checked = match written {
+                    Ok(()) => self.check_send_health(&group).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = checked {
+                    first_error.lock().expect("error slot").get_or_insert(e);
+                    receiver.close();
+                }
+            }
+        };
+        tokio::join!(delivering, recording);
         if !unstarted.is_empty() {
             self.db.release_deliveries(&unstarted).await?;
         }
-        if let Some(e) = first_error {
+        if let Some(e) = first_error.into_inner().expect("error slot") {
             return Err(e);
         }
         Ok(Step::Worked(count - unstarted.len()))

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod dkim;
+mod faults;
 mod issue_file;
 mod lifecycle;
 mod rendering;

@@ -1,0 +1,207 @@
+//! A fault-injecting relay: a small SMTP server scripted per recipient (and one that
+//! refuses at the greeting), so each failure mode meets the worker for real.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use crate::helpers::Instance;
+
+#[derive(Default)]
+struct Relay {
+    /// RCPT attempts per recipient, for "fail twice then accept".
+    attempts: HashMap<String, u32>,
+    /// Messages the relay considers delivered, per recipient.
+    delivered: HashMap<String, u32>,
+}
+
+/// Serves connections until the test ends. `greeting` is the banner (e.g. a 421 refusal).
+fn start(greeting: &'static str) -> (u16, Arc<Mutex<Relay>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let relay = Arc::new(Mutex::new(Relay::default()));
+    let shared = relay.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let relay = shared.clone();
+            std::thread::spawn(move || {
+                let _ = session(stream, greeting, &relay);
+            });
+        }
+    });
+    (port, relay)
+}
+
+fn session(stream: TcpStream, greeting: &str, relay: &Mutex<Relay>) -> std::io::Result<()> {
+    let mut out = stream.try_clone()?;
+    let mut input = BufReader::new(stream);
+    writeln!(out, "{greeting}\r")?;
+    if greeting.starts_with("421") {
+        return Ok(());
+    }
+    let mut rcpt = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        if command.starts_with("EHLO") || command.starts_with("HELO") {
+            write!(out, "250-relay.test\r\n250 8BITMIME\r\n")?;
+        } else if command.starts_with("MAIL FROM")
+            || command.starts_with("RSET")
+            || command.starts_with("NOOP")
+        {
+            write!(out, "250 2.0.0 OK\r\n")?;
+        } else if command.starts_with("RCPT TO") {
+            rcpt = line.trim_end()[8..]
+                .trim_matches(|c| c == '<' || c == '>' || c == ' ')
+                .to_ascii_lowercase();
+            let tries = {
+                let mut r = relay.lock().unwrap();
+                let n = r.attempts.entry(rcpt.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let script = rcpt.split('@').next().unwrap_or_default().to_string();
+            match script.as_str() {
+                "twice450" if tries <= 2 => write!(out, "450 4.2.0 Mailbox busy, try later\r\n")?,
+                "always451" => write!(out, "451 4.3.0 Local error in processing\r\n")?,
+                "always452" => write!(out, "452 4.3.1 Insufficient system storage\r\n")?,
+                // No reply at all: the client's timeout has to notice.
+                "silent" => loop {
+                    line.clear();
+                    if input.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                },
+                _ => write!(out, "250 2.1.5 OK\r\n")?,
+            }
+        } else if command == "DATA" {
+            write!(out, "354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            let script = rcpt.split('@').next().unwrap_or_default().to_string();
+            loop {
+                line.clear();
+                if input.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                if script == "dropbefore" && line.starts_with("Subject:") {
+                    return Ok(()); // Connection lost in the middle of the message.
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+            }
+            relay
+                .lock()
+                .unwrap()
+                .delivered
+                .entry(rcpt.clone())
+                .and_modify(|n| *n += 1)
+                .or_insert(1);
+            if script == "dropafter" {
+                return Ok(()); // Took the whole message, then vanished before replying.
+            }
+            write!(out, "250 2.0.0 Queued\r\n")?;
+        } else if command == "QUIT" {
+            write!(out, "221 2.0.0 Bye\r\n")?;
+            return Ok(());
+        } else {
+            write!(out, "502 5.5.1 Unrecognized command\r\n")?;
+        }
+        out.flush()?;
+    }
+}
+
+/// Retries fall due at once (base delay 0), so one drain sees "fail twice, then accept"
+/// to the end; a transaction gets 2 s per step.
+fn instance(port: u16) -> Instance {
+    Instance::with_config(&format!(
+        "[delivery]\ntransport = \"smtp\"\nconcurrency = 1\nretry_base_seconds = 0\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 2\n"
+    ))
+}
+
+fn state(i: &Instance, email: &str) -> String {
+    i.query_text(&format!(
+        "SELECT d.status || ' after ' || d.attempts FROM deliveries d
+         JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = '{email}'"
+    ))
+}
+
+#[test]
+fn each_failure_mode_ends_in_the_state_the_reply_calls_for() {
+    let (port, relay) = start("220 relay.test ESMTP");
+    let i = instance(port);
+    let list = "email,name\nok@example.org,\ntwice450@example.org,\nalways451@example.org,\nalways452@example.org,\n\
+                dropbefore@example.org,\ndropafter@example.org,\nsilent@example.org,\n";
+    // With a zero retry delay the always-failing modes would loop: hold them back while
+    // "twice450" plays out, then give each one attempt with the usual 5-minute backoff.
+    i.queue_sample(list);
+    i.execute("UPDATE deliveries SET due_at = '2999-01-01T00:00:00.000Z' WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email LIKE 'always%' OR email LIKE 'drop%' OR email LIKE 'silent%')");
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(state(&i, "ok@example.org"), "sent after 1");
+    assert_eq!(
+        state(&i, "twice450@example.org"),
+        "sent after 3",
+        "450 twice, then accepted"
+    );
+    i.execute("UPDATE deliveries SET due_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'");
+    i.reconfigure("[delivery]\nretry_base_seconds = 300\n");
+    i.ok(&["worker", "--drain"]);
+    for email in [
+        "always451",
+        "always452",
+        "dropbefore",
+        "dropafter",
+        "silent",
+    ] {
+        assert_eq!(
+            state(&i, &format!("{email}@example.org")),
+            "retry after 1",
+            "{email}"
+        );
+    }
+    let silent = i.query_text(
+        "SELECT last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+         WHERE s.email = 'silent@example.org'",
+    );
+    assert!(
+        silent.contains("no reply from the relay within 8s"),
+        "{silent}"
+    );
+    let delivered = relay.lock().unwrap().delivered.clone();
+    assert_eq!(
+        delivered.get("dropafter@example.org"),
+        Some(&1),
+        "the relay kept it; we retry (a possible duplicate)"
+    );
+    assert_eq!(delivered.get("dropbefore@example.org"), None);
+    assert_eq!(delivered.get("silent@example.org"), None);
+    let subscribers_changed = i.query_scalar(
+        "SELECT count(*) FROM subscribers WHERE status != 'active' OR soft_bounces > 0",
+    );
+    assert_eq!(
+        subscribers_changed, 0,
+        "temporary failures never touch the subscriber"
+    );
+}
+
+#[test]
+fn a_relay_refusing_at_the_greeting_means_retry() {
+    let (port, relay) = start("421 4.3.2 Service not available, closing transmission channel");
+    let i = instance(port);
+    i.queue_sample("email,name\nada@example.org,\n");
+    i.reconfigure("[delivery]\nretry_base_seconds = 300\n");
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(state(&i, "ada@example.org"), "retry after 1");
+    assert!(relay.lock().unwrap().delivered.is_empty());
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM subscribers WHERE status != 'active'"),
+        0
+    );
+    let error = i.query_text("SELECT last_error FROM deliveries");
+    assert!(error.contains("421"), "{error}");
+}
