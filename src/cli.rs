@@ -379,12 +379,8 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
             );
         }
         SubscriberCommand::Unsubscribe { email } => {
-            let email = SubscriberEmail::parse(&email).with_context(|| format!("{email:?}"))?;
-            let s = ctx
-                .db
-                .subscriber_by_email(&email)
-                .await?
-                .with_context(|| format!("{email} is not on the list"))?;
+            let s = require_subscriber(ctx, &email).await?;
+            let email = &s.email;
             match ctx.db.unsubscribe(s.id, None, Source::Admin).await? {
                 Change::Done => println!("{email} unsubscribed"),
                 Change::Unchanged => println!("{email} was already unsubscribed"),
@@ -395,12 +391,7 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
             }
         }
         SubscriberCommand::Show { email } => {
-            let email = SubscriberEmail::parse(&email).with_context(|| format!("{email:?}"))?;
-            let s = ctx
-                .db
-                .subscriber_by_email(&email)
-                .await?
-                .with_context(|| format!("{email} is not on the list"))?;
+            let s = require_subscriber(ctx, &email).await?;
             println!("{} (subscriber {})", s.email, s.id);
             println!("name:     {}", s.name);
             println!("status:   {}", s.status);
@@ -547,6 +538,18 @@ async fn follow_send(ctx: &Context, number: u32) -> Result<()> {
             _ = shutdown.changed() => { bar.abandon(); return Ok(()); }
         }
     }
+}
+
+/// The subscriber with this address, or an error naming it.
+async fn require_subscriber(
+    ctx: &Context,
+    email: &str,
+) -> Result<crate::db::subscribers::Subscriber> {
+    let email = SubscriberEmail::parse(email).with_context(|| format!("{email:?}"))?;
+    ctx.db
+        .subscriber_by_email(&email)
+        .await?
+        .with_context(|| format!("{email} is not on the list"))
 }
 
 async fn send_status(ctx: &Context, number: u32) -> Result<()> {
