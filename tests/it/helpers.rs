@@ -529,14 +529,7 @@ impl Served {
         if let Some(ct) = content_type {
             request = request.header("Content-Type", ct);
         }
-        let response = request.send().expect("HTTP request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        Reply {
-            status,
-            headers,
-            body: response.text().unwrap_or_default(),
-        }
+        read_reply(request)
     }
 
     /// A request with `Authorization: Bearer TOKEN` and an optional JSON body.
@@ -551,14 +544,7 @@ impl Served {
                 .header("Content-Type", "application/json")
                 .body(body.to_string());
         }
-        let response = request.send().expect("HTTP request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        Reply {
-            status,
-            headers,
-            body: response.text().unwrap_or_default(),
-        }
+        read_reply(request)
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -580,6 +566,18 @@ impl Served {
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
         self.child.wait().unwrap()
+    }
+}
+
+/// Sends a request and reads the whole response.
+fn read_reply(request: reqwest::blocking::RequestBuilder) -> Reply {
+    let response = request.send().expect("HTTP request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    Reply {
+        status,
+        headers,
+        body: response.text().unwrap_or_default(),
     }
 }
 
