@@ -248,30 +248,16 @@ impl Db {
 
     /// Cancels sends that reached their expiry before their first attempt.
     pub async fn expire_unstarted_sends(&self) -> Result<Vec<i64>> {
-        let at = now();
-        let mut tx = self.pool().begin().await?;
-        let expired: Vec<(i64, i64)> = sqlx::query_as(
+        self.end_sends(
             "UPDATE sends SET status = 'cancelled', finished_at = ?1
              WHERE status IN ('running', 'paused') AND attempted = 0
                AND expires_at IS NOT NULL AND expires_at <= ?1
              RETURNING id, issue_id",
+            "cancelled",
+            EventKind::SendCancelled,
+            Some("expired before it could start"),
         )
-        .bind(&at)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (send_id, issue_id) in &expired {
-            sqlx::query("UPDATE issues SET status = 'cancelled', updated_at = ? WHERE id = ?")
-                .bind(&at)
-                .bind(issue_id)
-                .execute(&mut *tx)
-                .await?;
-            let event = Event::new(EventKind::SendCancelled, Source::Worker)
-                .issue(*issue_id)
-                .detail(serde_json::json!({ "send_id": send_id, "reason": "expired before it could start" }));
-            events::record(&mut tx, &event).await?;
-        }
-        tx.commit().await?;
-        Ok(expired.into_iter().map(|(id, _)| id).collect())
+        .await
     }
 
     /// Deliveries of running and paused sends, per state.
@@ -306,31 +292,49 @@ impl Db {
 
     /// Marks sends with nothing left to do as done and their issues as sent.
     pub async fn complete_finished_sends(&self) -> Result<Vec<i64>> {
-        let at = now();
-        let mut tx = self.pool().begin().await?;
-        let done: Vec<(i64, i64)> = sqlx::query_as(
+        self.end_sends(
             "UPDATE sends SET status = 'done', finished_at = ?1
              WHERE status = 'running' AND NOT EXISTS (
                  SELECT 1 FROM deliveries d
                  WHERE d.send_id = sends.id AND d.status IN ('queued', 'sending', 'retry'))
              RETURNING id, issue_id",
+            "sent",
+            EventKind::SendFinished,
+            None,
         )
-        .bind(&at)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (send_id, issue_id) in &done {
-            sqlx::query("UPDATE issues SET status = 'sent', updated_at = ? WHERE id = ?")
+        .await
+    }
+
+    /// Ends the sends `update` picks (it binds the time as ?1 and returns id, issue_id):
+    /// their issues take `issue_status` and each gets a `kind` event, in one transaction.
+    async fn end_sends(
+        &self,
+        update: &'static str,
+        issue_status: &str,
+        kind: EventKind,
+        reason: Option<&str>,
+    ) -> Result<Vec<i64>> {
+        let at = now();
+        let mut tx = self.pool().begin().await?;
+        let ended: Vec<(i64, i64)> = sqlx::query_as(update).bind(&at).fetch_all(&mut *tx).await?;
+        for (send_id, issue_id) in &ended {
+            sqlx::query("UPDATE issues SET status = ?, updated_at = ? WHERE id = ?")
+                .bind(issue_status)
                 .bind(&at)
                 .bind(issue_id)
                 .execute(&mut *tx)
                 .await?;
-            let event = Event::new(EventKind::SendFinished, Source::Worker)
+            let mut detail = serde_json::json!({ "send_id": send_id });
+            if let Some(reason) = reason {
+                detail["reason"] = reason.into();
+            }
+            let event = Event::new(kind, Source::Worker)
                 .issue(*issue_id)
-                .detail(serde_json::json!({ "send_id": send_id }));
+                .detail(detail);
             events::record(&mut tx, &event).await?;
         }
         tx.commit().await?;
-        Ok(done.into_iter().map(|(s, _)| s).collect())
+        Ok(ended.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Pauses, resumes or cancels the send of issue `number`. Returns the send's status
