@@ -56,10 +56,7 @@ fn sigkill_at_random_moments_loses_no_one() {
     const N: usize = 5000;
     const KILLS: usize = 10;
     let server = SmtpServer::start();
-    let i = Instance::with_config(&format!(
-        "{CONFIG}transport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
-        server.port
-    ));
+    let i = Instance::smtp_with(server.port, CONFIG);
     i.queue_sample(&list(N));
     let mut seed_bytes = [0u8; 8];
     getrandom::fill(&mut seed_bytes).unwrap();
@@ -127,10 +124,7 @@ fn sigkill_at_random_moments_loses_no_one() {
 fn sigterm_finishes_in_flight_messages_and_releases_claims() {
     const N: usize = 1000;
     let server = SmtpServer::start();
-    let i = Instance::with_config(&format!(
-        "{CONFIG}transport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
-        server.port
-    ));
+    let i = Instance::smtp_with(server.port, CONFIG);
     i.queue_sample(&list(N));
     let mut child = worker(&i, &[]);
     assert!(

@@ -214,13 +214,11 @@ fn smtp_over_starttls_with_authentication() {
     let server = SmtpServer::start_tls(&cert);
     let tls_config = |password: &str| {
         format!(
-            "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\n\
-             username = \"{SMTP_USER}\"\npassword = \"{password}\"\nca_file = \"{}\"\n",
-            server.port,
+            "[smtp]\ntls = \"starttls\"\nusername = \"{SMTP_USER}\"\npassword = \"{password}\"\nca_file = \"{}\"\n",
             cert.ca.display()
         )
     };
-    let i = Instance::with_config(&tls_config(SMTP_PASSWORD));
+    let i = Instance::smtp_with(server.port, &tls_config(SMTP_PASSWORD));
     i.queue_sample("email,name\nada@example.org,Ada\n");
     i.ok(&["worker", "--drain"]);
     let received = server.received();
@@ -234,7 +232,7 @@ fn smtp_over_starttls_with_authentication() {
     );
     assert!(received[0].authenticated, "authenticated with AUTH PLAIN");
 
-    let wrong = Instance::with_config(&tls_config("wrong-password"));
+    let wrong = Instance::smtp_with(server.port, &tls_config("wrong-password"));
     wrong.queue_sample("email,name\nada@example.org,Ada\n");
     wrong.ok(&["worker", "--drain"]);
     assert_eq!(
@@ -251,10 +249,7 @@ fn smtp_over_starttls_with_authentication() {
 #[test]
 fn starttls_required_means_no_cleartext_fallback() {
     let plain = SmtpServer::start();
-    let i = Instance::with_config(&format!(
-        "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\n",
-        plain.port
-    ));
+    let i = Instance::smtp_with(plain.port, "[smtp]\ntls = \"starttls\"\n");
     i.queue_sample("email,name\nada@example.org,Ada\n");
     i.ok(&["worker", "--drain"]);
     assert!(
@@ -447,10 +442,7 @@ fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
 #[test]
 fn a_rejected_message_pauses_the_send_until_the_operator_acts() {
     let server = SmtpServer::start();
-    let i = Instance::with_config(&format!(
-        "[delivery]\ntransport = \"smtp\"\nbatch_size = 1\nconcurrency = 1\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
-        server.port
-    ));
+    let i = Instance::smtp_with(server.port, "[delivery]\nbatch_size = 1\nconcurrency = 1\n");
     i.queue_sample("email,name\nfirst@example.org,\ntoobig@example.org,\nlast@example.org,\n");
     i.ok(&["worker", "--drain"]);
     let status = i.ok(&["send", "status", "210"]);
@@ -543,11 +535,10 @@ fn hourly_cap_is_shared_across_worker_runs() {
 #[test]
 fn a_send_pauses_itself_when_too_many_addresses_bounce() {
     let server = SmtpServer::start();
-    let i = Instance::with_config(&format!(
-        "[delivery]\ntransport = \"smtp\"\nbatch_size = 5\nconcurrency = 1\npause_min_attempts = 10\n\
-         pause_hard_bounce_rate = 0.05\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
-        server.port
-    ));
+    let i = Instance::smtp_with(
+        server.port,
+        "[delivery]\nbatch_size = 5\nconcurrency = 1\npause_min_attempts = 10\npause_hard_bounce_rate = 0.05\n",
+    );
     // One address in ten is dead: 10% hard bounces against a 5% limit.
     let list: String = std::iter::once("email,name".to_string())
         .chain((0..40).map(|k| {

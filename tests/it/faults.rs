@@ -118,10 +118,10 @@ fn session(stream: TcpStream, greeting: &str, relay: &Mutex<Relay>) -> std::io::
 /// Retries fall due at once (base delay 0), so one drain sees "fail twice, then accept"
 /// to the end; a transaction gets 2 s per step.
 fn instance(port: u16) -> Instance {
-    Instance::with_config(&format!(
-        "[delivery]\ntransport = \"smtp\"\nconcurrency = 1\nretry_base_seconds = 0\n\
-         [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_seconds = 2\n"
-    ))
+    Instance::smtp_with(
+        port,
+        "[delivery]\nconcurrency = 1\nretry_base_seconds = 0\n[smtp]\ntimeout_seconds = 2\n",
+    )
 }
 
 fn state(i: &Instance, email: &str) -> String {

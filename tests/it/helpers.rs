@@ -27,9 +27,15 @@ impl Instance {
 
     /// An instance delivering to an SMTP server on loopback.
     pub fn smtp(port: u16) -> Self {
-        Self::with_config(&format!(
+        Self::smtp_with(port, "")
+    }
+
+    /// An SMTP instance with `extra` TOML merged over it (its keys win, `tls` included).
+    pub fn smtp_with(port: u16, extra: &str) -> Self {
+        let smtp = format!(
             "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n"
-        ))
+        );
+        Self::with_config(&merge_toml(&smtp, extra))
     }
 
     /// `extra` is TOML merged over the test defaults (its keys win).
