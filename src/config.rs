@@ -121,6 +121,46 @@ pub struct SmtpSettings {
     pub timeout_seconds: u64,
     pub ca_file: PathBuf,
     pub helo_name: String,
+    /// This relay's share of the traffic against `relays`.
+    pub weight: u32,
+    /// Consecutive connection failures after which a relay is rested.
+    pub rest_after_failures: u32,
+    /// The first rest; each further rest without a success in between doubles it.
+    pub rest_seconds: u64,
+    /// Further relays sharing the traffic by weight and taking over from a failing one.
+    pub relays: Vec<RelaySettings>,
+}
+
+/// One further relay. Unset fields take the usual defaults, not the `[smtp]` values, so each
+/// entry reads on its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySettings {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default = "default_tls")]
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub username: String,
+    /// Name of the environment variable that holds the password, so secrets stay out of the
+    /// file.
+    #[serde(default)]
+    pub password_env: String,
+    #[serde(default)]
+    pub ca_file: PathBuf,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_port() -> u16 {
+    587
+}
+fn default_tls() -> TlsMode {
+    TlsMode::Starttls
+}
+fn default_weight() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +248,21 @@ impl Settings {
             d.lease_seconds > 0,
             "delivery.lease_seconds must be at least 1"
         );
+        let smtp = &self.smtp;
+        anyhow::ensure!(
+            smtp.rest_after_failures > 0,
+            "smtp.rest_after_failures must be at least 1"
+        );
+        anyhow::ensure!(
+            smtp.weight > 0 || smtp.relays.iter().any(|r| r.weight > 0),
+            "smtp.weight: at least one relay needs a weight above 0"
+        );
+        for (n, relay) in smtp.relays.iter().enumerate() {
+            anyhow::ensure!(
+                !relay.host.trim().is_empty(),
+                "smtp.relays[{n}].host must not be empty"
+            );
+        }
         let base = &self.newsletter.base_url;
         anyhow::ensure!(
             base.starts_with("https://") || base.starts_with("http://"),

@@ -1,16 +1,10 @@
-//! Where messages go: SMTP through lettre's pooled transport, or `.eml` files in an outbox.
+//! Where messages go: SMTP relays (see `smtp`), or `.eml` files in an outbox.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::{Settings, TlsMode, TransportKind};
+use crate::config::{Settings, TransportKind};
 use crate::message::Outgoing;
 use crate::outcome::{Enhanced, Verdict, classify};
 
@@ -44,13 +38,12 @@ impl SendError {
     }
 }
 
+mod smtp;
+
+pub use smtp::Relays;
+
 pub enum Transport {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        /// The whole transaction's limit. lettre's own timeout does not cover a relay that
-        /// accepts the connection and then never answers a command.
-        deadline: Duration,
-    },
+    Smtp(Relays),
     Outbox(Outbox),
 }
 
@@ -58,41 +51,14 @@ impl Transport {
     pub fn from_settings(settings: &Settings) -> Result<Self> {
         match settings.delivery.transport {
             TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(&settings.delivery.outbox_dir)?)),
-            TransportKind::Smtp => Ok(Self::Smtp {
-                transport: smtp(settings)?,
-                // Connection, greeting, envelope, data and the final reply: a few steps,
-                // each allowed the configured timeout.
-                deadline: Duration::from_secs(settings.smtp.timeout_seconds.max(1) * 4),
-            }),
+            TransportKind::Smtp => Ok(Self::Smtp(Relays::from_settings(settings)?)),
         }
     }
 
     /// Hands one message over; the success value is the relay's reply (or the file written).
     pub async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
         match self {
-            Self::Smtp {
-                transport,
-                deadline,
-            } => {
-                match tokio::time::timeout(
-                    *deadline,
-                    transport.send_raw(&message.envelope, &message.bytes),
-                )
-                .await
-                {
-                    Ok(Ok(response)) => Ok(format!(
-                        "{} {}",
-                        response.code(),
-                        response.message().collect::<Vec<_>>().join(" ")
-                    )),
-                    Ok(Err(e)) => Err(SendError::from_smtp(&e)),
-                    Err(_) => Err(SendError {
-                        code: None,
-                        enhanced: None,
-                        message: format!("no reply from the relay within {}s", deadline.as_secs()),
-                    }),
-                }
-            }
+            Self::Smtp(relays) => relays.send(message).await,
             Self::Outbox(outbox) => outbox
                 .write(message)
                 .await
@@ -115,47 +81,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
-}
-
-fn smtp(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let s = &settings.smtp;
-    let tls_parameters = || -> Result<TlsParameters> {
-        let mut builder = TlsParameters::builder(s.host.clone());
-        if !s.ca_file.as_os_str().is_empty() {
-            let pem = std::fs::read(&s.ca_file)
-                .with_context(|| format!("smtp.ca_file: reading {}", s.ca_file.display()))?;
-            let cert = Certificate::from_pem(&pem).with_context(|| {
-                format!(
-                    "smtp.ca_file: {} is not a PEM certificate",
-                    s.ca_file.display()
-                )
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        builder.build().context("TLS setup")
-    };
-    // Required, not opportunistic: a relay that does not offer STARTTLS is refused rather
-    // than sent credentials and subscriber data in the clear.
-    let tls = match s.tls {
-        TlsMode::None => Tls::None,
-        TlsMode::Starttls => Tls::Required(tls_parameters()?),
-        TlsMode::Tls => Tls::Wrapper(tls_parameters()?),
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-        .port(s.port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(s.timeout_seconds)))
-        .pool_config(PoolConfig::new().max_size(settings.delivery.concurrency));
-    if !s.helo_name.is_empty() {
-        builder = builder.hello_name(ClientId::Domain(s.helo_name.clone()));
-    }
-    if !s.username.is_empty() {
-        builder = builder.credentials(Credentials::new(
-            s.username.clone(),
-            s.password.expose().to_string(),
-        ));
-    }
-    Ok(builder.build())
 }
 
 /// A folder of `.eml` files, one per message, named after the Message-ID so a redelivery
