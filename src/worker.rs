@@ -38,8 +38,8 @@ pub enum Step {
 
 pub struct Worker {
     db: Db,
-    transport: Transport,
-    factory: MessageFactory,
+    transport: Arc<Transport>,
+    factory: Arc<MessageFactory>,
     renderer: Renderer,
     settings: DeliverySettings,
     limiter: DefaultDirectRateLimiter,
@@ -61,8 +61,8 @@ impl Worker {
         let burst = NonZeroU32::new(d.burst.max(1)).expect("max(1) is non-zero");
         Ok(Self {
             db,
-            transport: Transport::from_settings(settings)?,
-            factory,
+            transport: Arc::new(Transport::from_settings(settings)?),
+            factory: Arc::new(factory),
             renderer: Renderer::new(&settings.newsletter)?,
             settings: d.clone(),
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
@@ -282,21 +282,35 @@ impl Worker {
             });
         }
         let issue = self.rendered_issue(c.issue_id).await?;
-        let message = self.factory.build(
-            &issue,
-            &Recipient {
-                delivery_id: c.id,
-                subscriber_id: c.subscriber_id,
-                email: &c.email,
-                name: &c.name,
-                nonce: &c.nonce,
-            },
-        )?;
         let domain = c.email.rsplit('@').next().unwrap_or_default();
         self.limiter.until_ready().await;
         self.pacer.until_ready(domain).await;
         let started = std::time::Instant::now();
-        let sent = self.transport.send(&message).await;
+        // Building and handing over a message is the CPU-heavy part. As a task of its own
+        // it runs on any runtime thread; inside the batch's stream it would all run on the
+        // one thread polling the batch, leaving the other cores idle.
+        let (factory, transport) = (self.factory.clone(), self.transport.clone());
+        let (delivery_id, subscriber_id) = (c.id, c.subscriber_id);
+        let (email, name, nonce) = (c.email.clone(), c.name.clone(), c.nonce.clone());
+        let (message, sent) = tokio::spawn(
+            async move {
+                let message = factory.build(
+                    &issue,
+                    &Recipient {
+                        delivery_id,
+                        subscriber_id,
+                        email: &email,
+                        name: &name,
+                        nonce: &nonce,
+                    },
+                )?;
+                let sent = transport.send(&message).await;
+                anyhow::Ok((message, sent))
+            }
+            .in_current_span(),
+        )
+        .await
+        .context("delivery task")??;
         self.metrics
             .transport_seconds
             .observe(started.elapsed().as_secs_f64());

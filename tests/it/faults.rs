@@ -2,45 +2,87 @@
 //! refuses at the greeting), so each failure mode meets the worker for real.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use crate::helpers::Instance;
+use crate::helpers::{Instance, TestCertificate};
 
 #[derive(Default)]
-struct Relay {
+pub struct Relay {
+    /// Sessions opened (greetings sent).
+    pub sessions: u32,
     /// RCPT attempts per recipient, for "fail twice then accept".
     attempts: HashMap<String, u32>,
     /// Messages the relay considers delivered, per recipient.
-    delivered: HashMap<String, u32>,
+    pub delivered: HashMap<String, u32>,
+    /// Transactions whose RCPT arrived in the same read as MAIL (RFC 2920 pipelining).
+    pub pipelined: u32,
 }
 
 /// Serves connections until the test ends. `greeting` is the banner (e.g. a 421 refusal).
-fn start(greeting: &'static str) -> (u16, Arc<Mutex<Relay>>) {
+pub fn start(greeting: &'static str) -> (u16, Arc<Mutex<Relay>>) {
+    serve(greeting, |stream, greeting, relay| {
+        session(stream, greeting, relay)
+    })
+}
+
+/// The same relay behind implicit TLS (port 465 style), with the test certificate.
+pub fn start_implicit_tls(tls: &TestCertificate) -> (u16, Arc<Mutex<Relay>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&tls.key).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    serve("220 relay.test ESMTP", move |stream, greeting, relay| {
+        let tls = rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+        session(rustls::StreamOwned::new(tls, stream), greeting, relay)
+    })
+}
+
+fn serve(
+    greeting: &'static str,
+    handle: impl Fn(TcpStream, &str, &Mutex<Relay>) -> std::io::Result<()> + Send + Sync + 'static,
+) -> (u16, Arc<Mutex<Relay>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let relay = Arc::new(Mutex::new(Relay::default()));
     let shared = relay.clone();
+    let handle = Arc::new(handle);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let relay = shared.clone();
+            let handle = handle.clone();
             std::thread::spawn(move || {
-                let _ = session(stream, greeting, &relay);
+                let _ = handle(stream, greeting, &relay);
             });
         }
     });
     (port, relay)
 }
 
-fn session(stream: TcpStream, greeting: &str, relay: &Mutex<Relay>) -> std::io::Result<()> {
-    let mut out = stream.try_clone()?;
+fn session(stream: impl Read + Write, greeting: &str, relay: &Mutex<Relay>) -> std::io::Result<()> {
     let mut input = BufReader::new(stream);
-    writeln!(out, "{greeting}\r")?;
+    relay.lock().unwrap().sessions += 1;
+    write!(input.get_mut(), "{greeting}\r\n")?;
+    input.get_mut().flush()?;
     if greeting.starts_with("421") {
         return Ok(());
     }
     let mut rcpt = String::new();
+    let mut accepted = false;
     let mut line = String::new();
     loop {
         line.clear();
@@ -49,12 +91,19 @@ fn session(stream: TcpStream, greeting: &str, relay: &Mutex<Relay>) -> std::io::
         }
         let command = line.trim_end().to_ascii_uppercase();
         if command.starts_with("EHLO") || command.starts_with("HELO") {
-            write!(out, "250-relay.test\r\n250 8BITMIME\r\n")?;
-        } else if command.starts_with("MAIL FROM")
-            || command.starts_with("RSET")
-            || command.starts_with("NOOP")
-        {
-            write!(out, "250 2.0.0 OK\r\n")?;
+            write!(
+                input.get_mut(),
+                "250-relay.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+            )?;
+        } else if command.starts_with("MAIL FROM") {
+            accepted = false;
+            if String::from_utf8_lossy(input.buffer()).starts_with("RCPT") {
+                relay.lock().unwrap().pipelined += 1;
+            }
+            write!(input.get_mut(), "250 2.0.0 OK\r\n")?;
+        } else if command.starts_with("RSET") || command.starts_with("NOOP") {
+            accepted = false;
+            write!(input.get_mut(), "250 2.0.0 OK\r\n")?;
         } else if command.starts_with("RCPT TO") {
             rcpt = line.trim_end()[8..]
                 .trim_matches(|c| c == '<' || c == '>' || c == ' ')
@@ -67,9 +116,13 @@ fn session(stream: TcpStream, greeting: &str, relay: &Mutex<Relay>) -> std::io::
             };
             let script = rcpt.split('@').next().unwrap_or_default().to_string();
             match script.as_str() {
-                "twice450" if tries <= 2 => write!(out, "450 4.2.0 Mailbox busy, try later\r\n")?,
-                "always451" => write!(out, "451 4.3.0 Local error in processing\r\n")?,
-                "always452" => write!(out, "452 4.3.1 Insufficient system storage\r\n")?,
+                "twice450" if tries <= 2 => {
+                    write!(input.get_mut(), "450 4.2.0 Mailbox busy, try later\r\n")?
+                }
+                "always451" => write!(input.get_mut(), "451 4.3.0 Local error in processing\r\n")?,
+                "always452" => {
+                    write!(input.get_mut(), "452 4.3.1 Insufficient system storage\r\n")?
+                }
                 // No reply at all: the client's timeout has to notice.
                 "silent" => loop {
                     line.clear();
@@ -77,10 +130,16 @@ fn session(stream: TcpStream, greeting: &str, relay: &Mutex<Relay>) -> std::io::
                         return Ok(());
                     }
                 },
-                _ => write!(out, "250 2.1.5 OK\r\n")?,
+                _ => {
+                    accepted = true;
+                    write!(input.get_mut(), "250 2.1.5 OK\r\n")?
+                }
             }
+        } else if command == "DATA" && !accepted {
+            write!(input.get_mut(), "503 5.5.1 No valid recipients\r\n")?;
         } else if command == "DATA" {
-            write!(out, "354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            write!(input.get_mut(), "354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            input.get_mut().flush()?;
             let script = rcpt.split('@').next().unwrap_or_default().to_string();
             loop {
                 line.clear();
@@ -104,14 +163,14 @@ fn session(stream: TcpStream, greeting: &str, relay: &Mutex<Relay>) -> std::io::
             if script == "dropafter" {
                 return Ok(()); // Took the whole message, then vanished before replying.
             }
-            write!(out, "250 2.0.0 Queued\r\n")?;
+            write!(input.get_mut(), "250 2.0.0 Queued\r\n")?;
         } else if command == "QUIT" {
-            write!(out, "221 2.0.0 Bye\r\n")?;
+            write!(input.get_mut(), "221 2.0.0 Bye\r\n")?;
             return Ok(());
         } else {
-            write!(out, "502 5.5.1 Unrecognized command\r\n")?;
+            write!(input.get_mut(), "502 5.5.1 Unrecognized command\r\n")?;
         }
-        out.flush()?;
+        input.get_mut().flush()?;
     }
 }
 
@@ -171,6 +230,10 @@ fn each_failure_mode_ends_in_the_state_the_reply_calls_for() {
     assert!(
         silent.contains("no reply from the relay within 8s"),
         "{silent}"
+    );
+    assert!(
+        relay.lock().unwrap().pipelined > 0,
+        "the relay offers PIPELINING, so the envelope goes out in one write"
     );
     let delivered = relay.lock().unwrap().delivered.clone();
     assert_eq!(

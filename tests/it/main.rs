@@ -11,5 +11,6 @@ mod dkim;
 mod faults;
 mod issue_file;
 mod lifecycle;
+mod relays;
 mod rendering;
 mod unsubscribe;
