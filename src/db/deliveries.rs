@@ -570,7 +570,7 @@ pub struct Bounce {
 /// Records a group of sent messages; `rows` is a JSON array of `{id, message_id, reply}`.
 /// Like `apply`, a delivery another worker took over after our lease ran out is left alone.
 async fn apply_sent(tx: &mut SqliteConnection, rows: &str, at: &str) -> Result<()> {
-    let changed: Vec<i64> = sqlx::query_scalar(
+    let changed: Vec<(i64, i64)> = sqlx::query_as(
         // Not `UPDATE … FROM json_each`: SQLite then scans the whole table per group. The
         // correlated lookups are quadratic in the group, which is at most the concurrency.
         "UPDATE deliveries
@@ -581,7 +581,7 @@ async fn apply_sent(tx: &mut SqliteConnection, rows: &str, at: &str) -> Result<(
                            WHERE json_extract(value, '$.id') = deliveries.id)
          WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))
            AND status = 'sending'
-         RETURNING id",
+         RETURNING id, send_id",
     )
     .bind(rows)
     .bind(at)
@@ -590,7 +590,7 @@ async fn apply_sent(tx: &mut SqliteConnection, rows: &str, at: &str) -> Result<(
     if changed.is_empty() {
         return Ok(());
     }
-    let changed = serde_json::to_string(&changed)?;
+    let ids = serde_json::to_string(&changed.iter().map(|(id, _)| id).collect::<Vec<_>>())?;
     sqlx::query(
         "INSERT INTO events (at, kind, source, subscriber_id, issue_id, delivery_id, detail)
          SELECT ?2, ?3, ?4, d.subscriber_id, s.issue_id, d.id,
@@ -599,22 +599,27 @@ async fn apply_sent(tx: &mut SqliteConnection, rows: &str, at: &str) -> Result<(
          WHERE d.id IN (SELECT value FROM json_each(?1))
          ORDER BY d.id",
     )
-    .bind(&changed)
+    .bind(&ids)
     .bind(at)
     .bind(EventKind::Sent.as_str())
     .bind(Source::Worker.as_str())
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE sends SET attempted = attempted + (
-             SELECT count(*) FROM deliveries d
-             WHERE d.send_id = sends.id AND d.id IN (SELECT value FROM json_each(?1)))
-         WHERE id IN (SELECT d.send_id FROM deliveries d
-                      WHERE d.id IN (SELECT value FROM json_each(?1)))",
-    )
-    .bind(&changed)
-    .execute(&mut *tx)
-    .await?;
+    // Counted here: in SQL the count per send walks the send's whole index range.
+    let mut per_send: Vec<(i64, i64)> = Vec::new();
+    for (_, send_id) in &changed {
+        match per_send.iter_mut().find(|(id, _)| id == send_id) {
+            Some((_, n)) => *n += 1,
+            None => per_send.push((*send_id, 1)),
+        }
+    }
+    for (send_id, n) in per_send {
+        sqlx::query("UPDATE sends SET attempted = attempted + ? WHERE id = ?")
+            .bind(n)
+            .bind(send_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }
 
