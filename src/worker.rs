@@ -26,6 +26,9 @@ use crate::render::{RenderedIssue, Renderer};
 use crate::transport::{SendError, Transport};
 
 /// What one step of the worker did.
+/// How often a run of successful messages looks at its send's complaint rate.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_millis(250);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// This many deliveries were attempted.
@@ -183,14 +186,24 @@ impl Worker {
             drop(sender);
         };
         let recording = async {
+            // A failure can raise a send's bounce rate at once; complaints arrive through
+            // ingest at any time, so they are looked at every so often rather than per
+            // group (at full speed a group is often a single message).
+            let mut health_checked: Option<std::time::Instant> = None;
             while let Some(first) = receiver.recv().await {
                 let mut group = vec![first];
                 while let Ok(next) = receiver.try_recv() {
                     group.push(next);
                 }
                 let written = self.db.finish_deliveries(&group).await;
+                let due = group.iter().any(|(_, o)| !matches!(o, Outcome::Sent { .. }))
+                    || health_checked.is_none_or(|at| at.elapsed() >= HEALTH_CHECK_EVERY);
                 let checked = match written {
-                    Ok(()) => self.check_send_health(&group).await,
+                    Ok(()) if due => {
+                        health_checked = Some(std::time::Instant::now());
+                        self.check_send_health(&group).await
+                    }
+                    Ok(()) => Ok(()),
                     Err(e) => Err(e),
                 };
                 if let Err(e) = checked {
