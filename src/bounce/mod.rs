@@ -1,0 +1,281 @@
+//! Bounces and complaints: reads a returned message (RFC 3464 delivery status, RFC 5965
+//! feedback report, or the free-text notice of a mail server that follows neither) and says,
+//! per failed recipient, why it failed and whether the address is dead (hard), the failure
+//! is likely passing (soft), or it was no failure at all (complaint, auto-reply, delivery
+//! report). Pure functions over bytes: no database, no I/O.
+//!
+//! # Layout
+//!
+//! - [`mbox`] splits a file into messages and normalises line endings.
+//! - `mime` sorts a message's MIME parts (mail-parser does the decoding).
+//! - `report` reads the machine-readable reports: delivery status and ARF.
+//! - `text` reads the free-text notices of Postfix, Exim, qmail, Exchange and friends.
+//! - `classify` turns status codes and diagnostic text into a [`Reason`].
+
+mod classify;
+mod fields;
+pub mod mbox;
+mod mime;
+mod phrases;
+mod report;
+mod text;
+
+use serde::Serialize;
+
+pub use mbox::{normalize_eol, split_mbox};
+
+use mime::Mail;
+
+/// Why a delivery failed (or what else the message was), named as Sisimai names them so
+/// results compare with its test suite and documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    UserUnknown,
+    HostUnknown,
+    HasMoved,
+    NotAccept,
+    MailboxFull,
+    MesgTooBig,
+    ExceedLimit,
+    Blocked,
+    Rejected,
+    PolicyViolation,
+    SpamDetected,
+    VirusDetected,
+    Filtered,
+    Suspend,
+    Expired,
+    NetworkError,
+    SystemError,
+    SystemFull,
+    TooManyConn,
+    Speeding,
+    SecurityError,
+    AuthFailure,
+    BadReputation,
+    RequirePtr,
+    NotCompliantRfc,
+    NoRelaying,
+    ContentError,
+    SyntaxError,
+    MailerError,
+    OnHold,
+    Undefined,
+    Feedback,
+    Vacation,
+    Delivered,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        use Reason::*;
+        match self {
+            UserUnknown => "userunknown",
+            HostUnknown => "hostunknown",
+            HasMoved => "hasmoved",
+            NotAccept => "notaccept",
+            MailboxFull => "mailboxfull",
+            MesgTooBig => "mesgtoobig",
+            ExceedLimit => "exceedlimit",
+            Blocked => "blocked",
+            Rejected => "rejected",
+            PolicyViolation => "policyviolation",
+            SpamDetected => "spamdetected",
+            VirusDetected => "virusdetected",
+            Filtered => "filtered",
+            Suspend => "suspend",
+            Expired => "expired",
+            NetworkError => "networkerror",
+            SystemError => "systemerror",
+            SystemFull => "systemfull",
+            TooManyConn => "toomanyconn",
+            Speeding => "speeding",
+            SecurityError => "securityerror",
+            AuthFailure => "authfailure",
+            BadReputation => "badreputation",
+            RequirePtr => "requireptr",
+            NotCompliantRfc => "notcompliantrfc",
+            NoRelaying => "norelaying",
+            ContentError => "contenterror",
+            SyntaxError => "syntaxerror",
+            MailerError => "mailererror",
+            OnHold => "onhold",
+            Undefined => "undefined",
+            Feedback => "feedback",
+            Vacation => "vacation",
+            Delivered => "delivered",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a report means for the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// The address itself is bad: suppress at once.
+    Hard,
+    /// Delivery failed for another reason: retry, suppress only after repeats.
+    Soft,
+    /// Not a failure: a complaint, an auto-reply or a delivery report.
+    None,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Hard => "hard",
+            Class::Soft => "soft",
+            Class::None => "none",
+        }
+    }
+}
+
+/// What the returned message tells about the message we sent, so a caller can find its
+/// own delivery (the VERP token in the envelope sender, or the Message-ID).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Original {
+    /// `Message-ID` of the returned message, without angle brackets.
+    pub message_id: Option<String>,
+    /// Envelope sender: the returned message's `Return-Path`, else the sender the report
+    /// names (`X-Postfix-Sender`, ARF `Original-Mail-From`).
+    pub envelope_from: Option<String>,
+    /// Addresses in the returned message's `To`.
+    pub to: Vec<String>,
+}
+
+/// One recipient's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The failed (or complaining, or auto-replying) address, lower case.
+    pub recipient: String,
+    pub class: Class,
+    pub reason: Reason,
+    /// RFC 3463 enhanced status code, when the message carries one.
+    pub status: Option<String>,
+    /// SMTP reply code, when the message carries one.
+    pub reply_code: Option<u16>,
+    /// ARF Feedback-Type of a complaint (`abuse`, `auth-failure`, `opt-out`, …).
+    pub feedback_type: Option<String>,
+    /// The remote server's words (Diagnostic-Code or the notice's error text).
+    pub diagnostic: String,
+    pub original: Original,
+}
+
+/// The verdict on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// An ordinary message: neither a bounce, a complaint nor an auto-reply.
+    NotBounce,
+    /// One report per recipient the message speaks of.
+    Bounce(Vec<Report>),
+}
+
+impl Parsed {
+    pub fn reports(&self) -> &[Report] {
+        match self {
+            Parsed::NotBounce => &[],
+            Parsed::Bounce(reports) => reports,
+        }
+    }
+}
+
+/// What a message says about one recipient, before classification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Finding {
+    recipient: String,
+    status: Option<String>,
+    reply_code: Option<u16>,
+    diagnostic: String,
+    /// DSN `Action` (failed, delayed, delivered, …), lower case.
+    action: Option<String>,
+    /// Type of the Diagnostic-Code (`smtp`, `x-unix`, `x-postfix`), lower case.
+    diag_type: Option<String>,
+    /// The SMTP command the remote server rejected, when the notice says.
+    command: Option<classify::Command>,
+    /// Set when the kind of message already decides the reason (ARF, auto-reply).
+    reason: Option<Reason>,
+    feedback_type: Option<String>,
+}
+
+/// How deep a bounce may hide inside forwarded messages before we stop looking.
+const MAX_FORWARD_DEPTH: usize = 3;
+
+/// Parses one message (any line endings). Never panics.
+pub fn parse(raw: &[u8]) -> Parsed {
+    let raw = normalize_eol(raw);
+    parse_at_depth(&raw, 0)
+}
+
+/// Parses every message of a file (one message or an mbox), in order.
+pub fn parse_file(bytes: &[u8]) -> Vec<Parsed> {
+    split_mbox(bytes)
+        .iter()
+        .map(|m| parse_at_depth(m, 0))
+        .collect()
+}
+
+fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
+    let mail = Mail::read(raw);
+    let findings = report::feedback(&mail)
+        .or_else(|| report::delivery_status(&mail))
+        .or_else(|| text::notice(&mail))
+        .or_else(|| text::auto_reply(&mail));
+    let Some(findings) = findings else {
+        return forwarded(&mail, depth).unwrap_or(Parsed::NotBounce);
+    };
+    let original = original(&mail);
+    let reports = findings
+        .into_iter()
+        .map(|f| classify::report(f, original.clone()))
+        .collect();
+    Parsed::Bounce(reports)
+}
+
+/// A bounce forwarded as an attachment (someone sent it on to postmaster).
+fn forwarded(mail: &Mail, depth: usize) -> Option<Parsed> {
+    if depth >= MAX_FORWARD_DEPTH {
+        return None;
+    }
+    match parse_at_depth(mail.returned_raw.as_deref()?, depth + 1) {
+        Parsed::NotBounce => None,
+        parsed => Some(parsed),
+    }
+}
+
+fn original(mail: &Mail) -> Original {
+    let returned = mail.returned.clone().unwrap_or_default();
+    let returned = if returned.is_empty() {
+        text::inline_returned_headers(mail).unwrap_or_default()
+    } else {
+        returned
+    };
+    let message_id = returned
+        .get_nonempty("message-id")
+        .map(|v| {
+            v.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+        .filter(|v| !v.is_empty());
+    let envelope_from = returned
+        .get_nonempty("return-path")
+        .and_then(fields::first_address)
+        .or_else(|| report::reported_sender(mail));
+    let to = returned
+        .all("to")
+        .flat_map(fields::addresses)
+        .collect::<Vec<_>>();
+    Original {
+        message_id,
+        envelope_from,
+        to,
+    }
+}

@@ -1,0 +1,436 @@
+//! Free-text bounce notices (Postfix, Exim, qmail, Sendmail, Exchange, Gmail, …) and
+//! auto-replies. No two servers word their notice alike, but nearly all follow one shape:
+//! a preamble, then each failed address at the start of a line followed by the remote
+//! server's reply, then a copy of the returned message. We read that shape rather than
+//! keep a parser per server.
+
+use super::classify::{find_command, find_reply_code, find_status};
+use super::fields::{Fields, addresses, first_address};
+use super::mime::Mail;
+use super::{Finding, Reason};
+
+/// Bounces that are no RFC 3464 report: one finding per failed address in the notice.
+pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
+    if !is_bounce(mail) {
+        return None;
+    }
+    let body = mail.text();
+    let lines: Vec<&str> = body.lines().collect();
+    let notice = &lines[..returned_start(&lines)];
+    let excluded = not_recipients(mail);
+    let mut findings: Vec<Finding> = recipients(notice, &excluded)
+        .into_iter()
+        .map(|(recipient, block)| finding(recipient, &block))
+        .collect();
+    if findings.is_empty() {
+        let whole = notice.join("\n");
+        findings = fallback_recipients(mail)
+            .into_iter()
+            .map(|r| finding(r, &whole))
+            .collect();
+    }
+    (!findings.is_empty()).then_some(findings)
+}
+
+/// Auto-replies (RFC 3834 and the vacation responders that predate it): the replying
+/// address is the recipient.
+pub fn auto_reply(mail: &Mail) -> Option<Vec<Finding>> {
+    let h = &mail.headers;
+    let header_says = h
+        .get("auto-submitted")
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("auto-replied"))
+        || h.has("x-autoreply")
+        || h.has("x-autorespond")
+        || h.get("x-apple-action")
+            .is_some_and(|v| v.eq_ignore_ascii_case("vacation"))
+        || h.get("precedence")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("auto_reply"));
+    let subject = mail.subject.to_lowercase();
+    let subject_says = [
+        "auto reply",
+        "auto-reply",
+        "autoreply",
+        "automatic reply",
+        "auto response",
+        "autoresponse",
+        "out of office",
+        "out of the office",
+        "vacation",
+        "abwesenheit",
+    ]
+    .iter()
+    .any(|p| subject.contains(p))
+        || subject.starts_with("auto:");
+    if !(header_says || subject_says) {
+        return None;
+    }
+    let recipient = h.get("from").and_then(first_address)?;
+    Some(vec![Finding {
+        recipient,
+        reason: Some(Reason::Vacation),
+        diagnostic: mail.subject.clone(),
+        ..Finding::default()
+    }])
+}
+
+/// The part of a notice that speaks of `recipient`: for a delivery-status report whose
+/// Diagnostic-Code is missing, or to learn the refused command.
+pub fn diagnostic_for(notice: &str, recipient: &str) -> Option<String> {
+    let lines: Vec<&str> = notice.lines().collect();
+    let end = returned_start(&lines);
+    let lines = &lines[..end];
+    let start = lines
+        .iter()
+        .position(|l| l.to_ascii_lowercase().contains(recipient))?;
+    let stop = lines[start + 1..]
+        .iter()
+        .position(|l| anchor(l).is_some_and(|a| a != recipient))
+        .map_or(lines.len(), |p| start + 1 + p);
+    let block = paragraph(&lines[start..stop]);
+    (!block.trim().is_empty()).then_some(block)
+}
+
+/// Header fields of a message returned inline, after the notice text.
+pub fn inline_returned_headers(mail: &Mail) -> Option<Fields> {
+    let body = mail.text();
+    let lines: Vec<&str> = body.lines().collect();
+    let start = returned_start(&lines);
+    let first_header = lines[start..]
+        .iter()
+        .position(|l| is_header_line(l))
+        .map(|p| start + p)?;
+    let fields = Fields::parse(&lines[first_header..].join("\n"));
+    (!fields.is_empty()).then_some(fields)
+}
+
+fn finding(recipient: String, block: &str) -> Finding {
+    Finding {
+        status: find_status(block),
+        reply_code: find_reply_code(block),
+        command: find_command(block),
+        diagnostic: collapse(block),
+        recipient,
+        ..Finding::default()
+    }
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether the message is a delivery failure notice at all.
+fn is_bounce(mail: &Mail) -> bool {
+    let h = &mail.headers;
+    if h.has("x-failed-recipients") {
+        return true;
+    }
+    let from = h.get("from").unwrap_or_default().to_ascii_lowercase();
+    let from_daemon = [
+        "mailer-daemon",
+        "mailer_daemon",
+        "postmaster",
+        "mail delivery",
+        "maildelivery",
+        "mail administrator",
+        "mail system",
+        "mdaemon",
+        "mail.delivery",
+        "delivery subsystem",
+        "no-reply@",
+        "noreply@",
+    ]
+    .iter()
+    .any(|p| from.contains(p))
+        || from.trim() == "<>";
+    let subject = mail.subject.to_lowercase();
+    let subject_bounce = [
+        "undeliver",
+        "undelivered",
+        "delivery status",
+        "delivery failure",
+        "delivery failed",
+        "delivery has failed",
+        "delivery notification",
+        "delivery problem",
+        "failure notice",
+        "failed delivery",
+        "failed mail",
+        "returned mail",
+        "returned to sender",
+        "mail delivery",
+        "non-delivery",
+        "nondeliverable",
+        "non delivery",
+        "could not be delivered",
+        "could not send message",
+        "delivery report",
+        "mail system error",
+        "permanent error",
+        "delayed mail",
+        "message delayed",
+        "delivery delayed",
+        "not delivered",
+        "error sending message",
+        "mail could not be delivered",
+        "rejected",
+        "returned message",
+        "message you sent",
+        "unable to deliver",
+        "warning:",
+        "failure delivery",
+        "bounce",
+    ]
+    .iter()
+    .any(|p| subject.contains(p));
+    from_daemon || subject_bounce
+}
+
+/// Where the copy of the returned message starts in a notice (or the end).
+fn returned_start(lines: &[&str]) -> usize {
+    const MARKERS: &[&str] = &[
+        "below this line is a copy of the message",
+        "this is a copy of the message",
+        "copy of the original message",
+        "original message follows",
+        "original message headers",
+        "original message header",
+        "message headers follow",
+        "unsent message below",
+        "header of the original message",
+        "headers of the original message",
+        "returned message follows",
+        "original message:",
+        "content-type: message/rfc822",
+        "content-type: text/rfc822-headers",
+        "------ original message",
+        "----- original message",
+        "---- original message",
+        "--- original message",
+        "-- original message",
+        "this is the original message",
+        "below is a copy",
+        "the headers of your message",
+        "headers of your message",
+        "header of your message",
+        "your message reads",
+        "--- the header of the original message",
+    ];
+    lines
+        .iter()
+        .enumerate()
+        .position(|(i, line)| {
+            let lower = line.to_ascii_lowercase();
+            MARKERS.iter().any(|m| lower.contains(m)) || starts_header_block(lines, i)
+        })
+        .unwrap_or(lines.len())
+}
+
+/// A run of header lines that begins with a field only a message's header carries.
+fn starts_header_block(lines: &[&str], i: usize) -> bool {
+    const FIRST: &[&str] = &[
+        "return-path",
+        "received",
+        "delivered-to",
+        "message-id",
+        "x-original-to",
+        "dkim-signature",
+        "mime-version",
+    ];
+    let Some((name, _)) = lines[i].split_once(':') else {
+        return false;
+    };
+    if !FIRST.contains(&name.trim().to_ascii_lowercase().as_str()) || name.starts_with(' ') {
+        return false;
+    }
+    lines
+        .get(i + 1)
+        .is_some_and(|l| is_header_line(l) || l.starts_with([' ', '\t']))
+}
+
+fn is_header_line(line: &str) -> bool {
+    match line.split_once(':') {
+        Some((name, _)) => {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }
+        None => false,
+    }
+}
+
+/// Addresses that appear in a notice but are not failed recipients: the report's own
+/// sender and addressee, and the returned message's sender.
+fn not_recipients(mail: &Mail) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in ["from", "to", "return-path", "reply-to"] {
+        out.extend(mail.headers.all(name).flat_map(addresses));
+    }
+    if let Some(returned) = mail
+        .returned
+        .clone()
+        .or_else(|| inline_returned_headers(mail))
+    {
+        for name in ["from", "return-path", "sender"] {
+            out.extend(returned.all(name).flat_map(addresses));
+        }
+    }
+    out.retain(|a| !a.is_empty());
+    out
+}
+
+/// The address a line starts with, if the line is about that address: `<a@b>: …`,
+/// `a@b`, `a@b... User unknown`, `"a@b"`, `Recipient: a@b`.
+fn anchor(line: &str) -> Option<String> {
+    let mut rest = line.trim_start();
+    for prefix in [
+        "recipient address:",
+        "recipient:",
+        "failed recipient:",
+        "original recipient:",
+        "address:",
+        "rcpt:",
+        "* ",
+        "- ",
+        "to:",
+    ] {
+        if let Some(head) = rest.get(..prefix.len())
+            && head.eq_ignore_ascii_case(prefix)
+        {
+            rest = rest[prefix.len()..].trim_start();
+            break;
+        }
+    }
+    let rest = rest.trim_start_matches(['<', '"', '\'', '(', '[']);
+    let word_end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, '>' | '"' | '\'' | ')' | ']' | ','))
+        .unwrap_or(rest.len());
+    let word = rest[..word_end].trim_end_matches([':', '.', ';']);
+    let address = first_address(word)?;
+    // The whole leading word must be the address, not e.g. a URL that contains one.
+    (word.to_ascii_lowercase() == address).then_some(address)
+}
+
+/// Each failed address with the text about it.
+fn recipients(notice: &[&str], excluded: &[String]) -> Vec<(String, String)> {
+    let anchors: Vec<(usize, String)> = notice
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| anchor(l).map(|a| (i, a)))
+        .filter(|(_, a)| !excluded.contains(a) && !is_daemon(a))
+        .collect();
+    if !anchors.is_empty() {
+        return blocks(notice, &anchors);
+    }
+    let mentions: Vec<(usize, String)> = notice
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| {
+            addresses(l)
+                .into_iter()
+                .filter(|a| !in_url(l, a))
+                .map(move |a| (i, a))
+        })
+        .filter(|(_, a)| !excluded.contains(a) && !is_daemon(a))
+        .collect();
+    match mentions.first() {
+        // One address mentioned in prose: the whole notice is about it.
+        Some((_, first)) if mentions.iter().all(|(_, a)| a == first) => {
+            vec![(first.clone(), notice.join("\n"))]
+        }
+        Some(_) => blocks(notice, &mentions),
+        None => Vec::new(),
+    }
+}
+
+/// Text for each address: from its first line to the line where another address starts.
+fn blocks(notice: &[&str], marks: &[(usize, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (n, (line, address)) in marks.iter().enumerate() {
+        if out.iter().any(|(a, _)| a == address) {
+            continue;
+        }
+        let end = marks[n + 1..]
+            .iter()
+            .find(|(_, a)| a != address)
+            .map_or(notice.len(), |(l, _)| *l);
+        out.push((
+            address.clone(),
+            paragraph(&notice[*line..end.max(*line + 1)]),
+        ));
+    }
+    out
+}
+
+/// Lines of a block up to its second paragraph break: the address line, the reply,
+/// and the paragraph after it (Exim and qmail put the reply there) — not the boilerplate
+/// that closes a notice.
+fn paragraph(lines: &[&str]) -> String {
+    let mut out = Vec::new();
+    let mut breaks = 0;
+    let mut seen_text = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            if seen_text && i > 0 {
+                breaks += 1;
+                if breaks >= 2 {
+                    break;
+                }
+            }
+            continue;
+        }
+        seen_text = true;
+        out.push(*line);
+    }
+    out.join("\n")
+}
+
+fn is_daemon(address: &str) -> bool {
+    let local = address.split('@').next().unwrap_or_default();
+    matches!(local, "mailer-daemon" | "mailer_daemon" | "double-bounce")
+}
+
+fn in_url(line: &str, address: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    lower.find(address).is_some_and(|at| {
+        let before = &lower[..at];
+        before
+            .rfind(char::is_whitespace)
+            .map_or(before, |s| &before[s..])
+            .contains("://")
+    })
+}
+
+/// When the notice names no address: the headers some servers add, or the returned
+/// message's addressee.
+fn fallback_recipients(mail: &Mail) -> Vec<String> {
+    let failed: Vec<String> = mail
+        .headers
+        .all("x-failed-recipients")
+        .flat_map(addresses)
+        .collect();
+    if !failed.is_empty() {
+        return failed;
+    }
+    let returned = mail
+        .returned
+        .clone()
+        .or_else(|| inline_returned_headers(mail));
+    let Some(returned) = returned else {
+        return Vec::new();
+    };
+    let to: Vec<String> = returned.all("to").flat_map(addresses).collect();
+    if !to.is_empty() {
+        return to;
+    }
+    returned
+        .all("received")
+        .filter_map(|r| {
+            r.to_ascii_lowercase()
+                .split_once(" for ")
+                .map(|(_, f)| f.to_string())
+        })
+        .filter_map(|f| first_address(&f))
+        .take(1)
+        .collect()
+}
