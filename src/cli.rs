@@ -502,6 +502,7 @@ fn parse_bounces(files: &[PathBuf]) -> Result<()> {
                             "status": r.status,
                             "reply_code": r.reply_code,
                             "feedback_type": r.feedback_type,
+                            "diagnostic": r.diagnostic,
                             "message_id": r.original.message_id,
                             "envelope_from": r.original.envelope_from,
                         })

@@ -57,13 +57,35 @@ pub fn reason(f: &Finding) -> Reason {
     {
         return Reason::Delivered;
     }
-    let text = normalize(&f.diagnostic);
+    match failure_reason(f, action) {
+        // A temporary failure cannot prove that a host is gone: DNS may be having a bad day.
+        Reason::HostUnknown if temporary(f) => Reason::NetworkError,
+        reason => reason,
+    }
+}
+
+fn failure_reason(f: &Finding, action: &str) -> Reason {
+    // The local delivery program failed (procmail, a pipe): its words are not the
+    // recipient server's.
+    if matches!(f.diag_type.as_deref(), Some("x-unix")) {
+        return Reason::MailerError;
+    }
     let status = f.status.as_deref().unwrap_or_default();
     if let Some(reason) = narrow_status(status) {
         return reason;
     }
-    if let Some(reason) = phrases::find(&text) {
-        return reason;
+    let text = normalize(&f.diagnostic);
+    match phrases::find(&text) {
+        Some(Reason::UserUnknown) => return user_unknown(status, f.command),
+        Some(reason) => return reason,
+        None => {}
+    }
+    // Refused before any recipient was named: the connection or the sender was the
+    // problem, not the address.
+    match f.command {
+        Some(Command::Connect | Command::Helo) => return Reason::Blocked,
+        Some(Command::MailFrom) => return Reason::Rejected,
+        _ => {}
     }
     if let Some(reason) = broad_status(status) {
         return reason;
@@ -71,18 +93,26 @@ pub fn reason(f: &Finding) -> Reason {
     if action.starts_with("delayed") || action.starts_with("expired") {
         return Reason::Expired;
     }
-    match f.command {
-        Some(Command::Connect | Command::Helo) => return Reason::Blocked,
-        Some(Command::MailFrom) => return Reason::Rejected,
-        _ => {}
-    }
-    if matches!(f.diag_type.as_deref(), Some("x-unix" | "x-postfix")) {
+    if matches!(f.diag_type.as_deref(), Some("x-postfix")) {
         return Reason::MailerError;
     }
     if text.is_empty() {
         Reason::Undefined
     } else {
         Reason::OnHold
+    }
+}
+
+/// "User unknown" is trusted as a dead address when the status code is about the address
+/// (x.1.x) or the server refused RCPT TO. Said after DATA, or with a code about a mailbox
+/// that exists (x.2.x), the mail system (x.3.x) or policy (x.7.x), it is as often a
+/// content filter speaking; suppressing a live address is the costlier mistake.
+fn user_unknown(status: &str, command: Option<Command>) -> Reason {
+    let subject = status.split('.').nth(1).unwrap_or_default();
+    match (subject, command) {
+        ("1", _) | (_, Some(Command::RcptTo)) => Reason::UserUnknown,
+        (_, Some(Command::Data)) | ("2" | "3" | "7", _) => Reason::Filtered,
+        _ => Reason::UserUnknown,
     }
 }
 
@@ -96,6 +126,7 @@ fn narrow_status(status: &str) -> Option<Reason> {
         "1.2" => HostUnknown,
         "1.7" | "1.8" => Rejected,
         "2.2" => MailboxFull,
+        "2.3" => ExceedLimit,
         "3.4" => MesgTooBig,
         "7.13" => Suspend,
         "7.20" | "7.21" | "7.22" | "7.23" | "7.24" | "7.26" => AuthFailure,
@@ -114,7 +145,6 @@ fn broad_status(status: &str) -> Option<Reason> {
         ("1", "1" | "3" | "4" | "5" | "10") => UserUnknown,
         ("2", "1") => Suspend,
         ("2", "0") => Filtered,
-        ("2", "3") => ExceedLimit,
         ("2", "4") => SystemError,
         ("3", "1") => SystemFull,
         ("3", "2") => NotAccept,
@@ -135,15 +165,18 @@ fn broad_status(status: &str) -> Option<Reason> {
     })
 }
 
-/// Lower case, URLs dropped (a help link's path often names a reason of its own), white
-/// space collapsed.
+/// Lower case, addresses and URL paths dropped (a help link's path or a test address's
+/// local part often names a reason of its own; a link's host, such as a block list's,
+/// is kept), white space collapsed.
 pub fn normalize(text: &str) -> String {
     let lower = text.to_lowercase();
     let mut out = String::with_capacity(lower.len());
     for word in lower.split_whitespace() {
-        if word.contains("http://") || word.contains("https://") {
-            continue;
-        }
+        let word = match word.split_once("://") {
+            Some((_, rest)) => rest.split(['/', '?', '#']).next().unwrap_or_default(),
+            None if word.contains('@') => continue,
+            None => word,
+        };
         if !out.is_empty() {
             out.push(' ');
         }
@@ -214,15 +247,37 @@ pub fn find_reply_code(text: &str) -> Option<u16> {
     })
 }
 
-/// Which SMTP command a notice says was refused.
+/// Which SMTP command a notice says was refused. A session transcript (`>>> DATA`,
+/// `<<< 550 …`) is read first: the refused command is the last one sent before the first
+/// error reply.
 pub fn find_command(text: &str) -> Option<Command> {
     let lower = text.to_ascii_lowercase();
+    transcript_command(&lower).or_else(|| mentioned_command(&lower))
+}
+
+fn transcript_command(lower: &str) -> Option<Command> {
+    let mut last_sent = None;
+    for line in lower.lines().map(str::trim_start) {
+        if let Some(sent) = line.strip_prefix(">>>") {
+            last_sent = Some(sent.trim_start());
+        } else if let Some(reply) = line.strip_prefix("<<<")
+            && reply.trim_start().starts_with(['4', '5'])
+        {
+            return last_sent.and_then(mentioned_command);
+        }
+    }
+    None
+}
+
+fn mentioned_command(lower: &str) -> Option<Command> {
     const TABLE: &[(&str, Command)] = &[
-        ("rcpt to", Command::RcptTo),
+        ("rcpt", Command::RcptTo),
+        ("does not like recipient", Command::RcptTo),
         ("end of data", Command::Data),
         ("final data", Command::Data),
         ("data command", Command::Data),
         ("after data", Command::Data),
+        ("data", Command::Data),
         ("mail from", Command::MailFrom),
         ("helo", Command::Helo),
         ("ehlo", Command::Helo),
@@ -232,9 +287,25 @@ pub fn find_command(text: &str) -> Option<Command> {
     ];
     TABLE
         .iter()
-        .filter_map(|(p, c)| lower.find(p).map(|at| (at, *c)))
+        .filter_map(|(p, c)| find_word(lower, p).map(|at| (at, *c)))
         .min_by_key(|(at, _)| *at)
         .map(|(_, c)| c)
+}
+
+/// Position of `word` in `text` where it is not part of a longer word.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word).map(|p| p + from) {
+        let end = at + word.len();
+        let before = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+        let after = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
+        if before && after {
+            return Some(at);
+        }
+        from = end;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -22,26 +22,26 @@ impl Fields {
     }
 
     /// Adds one physical line: a continuation (leading white space) extends the previous
-    /// field; a line without a colon is ignored.
+    /// field, and so does a line that is no field at all, since some servers forget to
+    /// indent the rest of a long Diagnostic-Code.
     pub fn push_line(&mut self, line: &str) {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = self.pairs.last_mut() {
-                value.push(' ');
-                value.push_str(line.trim());
+        let field = line
+            .split_once(':')
+            .filter(|(name, _)| is_field_name(name.trim_end()));
+        match field {
+            Some((name, value)) if !line.starts_with([' ', '\t']) => {
+                self.pairs.push((
+                    name.trim_end().to_ascii_lowercase(),
+                    value.trim().to_string(),
+                ));
             }
-            return;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            let name = name.trim();
-            if !name.is_empty() && !name.contains(' ') {
-                self.pairs
-                    .push((name.to_ascii_lowercase(), value.trim().to_string()));
+            _ => {
+                if let Some((_, value)) = self.pairs.last_mut() {
+                    value.push(' ');
+                    value.push_str(line.trim());
+                }
             }
         }
-    }
-
-    pub fn push(&mut self, name: &str, value: String) {
-        self.pairs.push((name.to_string(), value));
     }
 
     /// The first value of a field (name in lower case).
@@ -74,10 +74,10 @@ impl Fields {
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
+}
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
 /// Strips the `rfc822;` style type prefix of a DSN field value (`smtp; 550 …`).
@@ -109,7 +109,7 @@ pub fn addresses(text: &str) -> Vec<String> {
             .take_while(|&j| is_domain_char(bytes[j]))
             .last()
             .map_or(at + 1, |j| j + 1);
-        let local = text[start..at].trim_start_matches(['.', '\'', '"', '`', '=']);
+        let local = text[start..at].trim_start_matches(['.', '\'', '"', '`']);
         let domain = text[at + 1..end].trim_end_matches(['.', '-']);
         if !local.is_empty() && domain.contains('.') && !domain.starts_with(['.', '-']) {
             found.push(format!("{local}@{domain}").to_ascii_lowercase());

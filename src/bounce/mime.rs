@@ -2,7 +2,7 @@
 //! the decoding (transfer encodings, charsets, nesting); this module sorts the parts into
 //! the human-readable notice, machine-readable reports and the returned original.
 
-use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::fields::Fields;
 
@@ -62,7 +62,7 @@ impl Mail {
                     self.status_parts.push(lossy(part));
                 }
                 ("message/feedback-report", _) => self.feedback_parts.push(lossy(part)),
-                ("text/rfc822-headers" | "text/global-headers", _) => {
+                ("text/rfc822-headers" | "text/rfc822-header" | "text/global-headers", _) => {
                     if self.returned.is_none() {
                         self.returned = Some(Fields::parse(&lossy(part)));
                     }
@@ -84,20 +84,18 @@ impl Mail {
         if self.returned.is_some() {
             return;
         }
-        let inner_raw = inner.raw_message();
-        let head = inner
-            .parts
-            .first()
-            .and_then(|p| inner_raw.get(p.offset_header as usize..p.offset_body as usize))
-            .unwrap_or_default();
-        self.returned = Some(Fields::parse(&String::from_utf8_lossy(head)));
-        // An unencoded nested message lives in the outer bytes; an encoded one only in its
-        // decoded copy.
-        let whole = match part.encoding {
-            Encoding::None => raw.get(part.offset_body as usize..part.offset_end as usize),
-            _ => Some(inner_raw),
+        // mail-parser keeps the nested message's own bytes; its part offsets point into the
+        // outer message, so the header block is read from the bytes directly.
+        let own = inner.raw_message();
+        let whole = if own.is_empty() {
+            raw.get(part.offset_body as usize..part.offset_end as usize)
+                .unwrap_or_default()
+        } else {
+            own
         };
-        self.returned_raw = whole.map(<[u8]>::to_vec);
+        let head_end = header_end(whole);
+        self.returned = Some(Fields::parse(&String::from_utf8_lossy(&whole[..head_end])));
+        self.returned_raw = Some(whole.to_vec());
     }
 
     /// All readable text of the report, joined.

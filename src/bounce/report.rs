@@ -8,7 +8,9 @@ use super::{Finding, Reason, text};
 
 /// Complaints: one finding per complaining recipient the report names.
 pub fn feedback(mail: &Mail) -> Option<Vec<Finding>> {
-    let part = mail.feedback_parts.first()?;
+    let Some(part) = mail.feedback_parts.first() else {
+        return junk_report(mail);
+    };
     let report = all_fields(part);
     let feedback_type = report
         .get_nonempty("feedback-type")
@@ -24,23 +26,43 @@ pub fn feedback(mail: &Mail) -> Option<Vec<Finding>> {
         recipients = returned.all("to").flat_map(addresses).collect();
     }
     dedup(&mut recipients);
+    Some(complaints(mail, recipients, feedback_type))
+}
+
+/// Outlook.com's junk mail reports (JMRP) predate ARF: the complained-about message comes
+/// back whole, with the complaining address in a header of its own.
+fn junk_report(mail: &Mail) -> Option<Vec<Finding>> {
+    let returned = mail.returned.as_ref()?;
+    let recipients: Vec<String> = returned
+        .all("x-hmxmroriginalrecipient")
+        .filter_map(first_address)
+        .collect();
+    if recipients.is_empty() {
+        return None;
+    }
+    Some(complaints(mail, recipients, Some("abuse".to_string())))
+}
+
+fn complaints(
+    mail: &Mail,
+    mut recipients: Vec<String>,
+    feedback_type: Option<String>,
+) -> Vec<Finding> {
     if recipients.is_empty() {
         // A report whose recipient is redacted still tells the sender about a complaint.
         recipients.push(String::new());
     }
     let diagnostic = mail.texts.first().cloned().unwrap_or_default();
-    Some(
-        recipients
-            .into_iter()
-            .map(|recipient| Finding {
-                recipient,
-                reason: Some(Reason::Feedback),
-                feedback_type: feedback_type.clone(),
-                diagnostic: diagnostic.trim().to_string(),
-                ..Finding::default()
-            })
-            .collect(),
-    )
+    recipients
+        .into_iter()
+        .map(|recipient| Finding {
+            recipient,
+            reason: Some(Reason::Feedback),
+            feedback_type: feedback_type.clone(),
+            diagnostic: diagnostic.trim().to_string(),
+            ..Finding::default()
+        })
+        .collect()
 }
 
 /// Delivery status notifications: one finding per recipient block that names an address.
@@ -147,18 +169,14 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
     let diagnostic = if diagnostic.trim().is_empty() {
         from_notice.clone().unwrap_or_default()
     } else {
-        diagnostic
+        complete_reply(&diagnostic, notice).unwrap_or(diagnostic)
     };
     let declared = block.get_nonempty("status").and_then(find_status);
     let in_text = find_status(&diagnostic);
-    // "Status: 5.0.0" with "550 5.1.1 user unknown" in the diagnostic: the more precise
-    // code is the one the remote server gave.
+    // "Status: 5.0.0" or "5.1.0" with "550 5.1.1 user unknown" in the diagnostic: the
+    // generic code is the reporting server's summary, the precise one the remote server's.
     let status = match (declared, in_text) {
-        (Some(d), Some(t))
-            if d.ends_with(".0.0") && !t.ends_with(".0.0") && d.get(..1) == t.get(..1) =>
-        {
-            Some(t)
-        }
+        (Some(d), Some(t)) if d.ends_with(".0") && t != d && d.get(..1) == t.get(..1) => Some(t),
         (Some(d), _) => Some(d),
         (None, t) => t,
     };
@@ -177,6 +195,33 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
         reason: None,
         feedback_type: None,
     })
+}
+
+/// Sendmail copies only the first line of a multi-line reply (`552-5.7.0 …`) into the
+/// Diagnostic-Code; the session transcript in the notice has all of it (`<<< 552-…`).
+fn complete_reply(diagnostic: &str, notice: &str) -> Option<String> {
+    let first = diagnostic.trim();
+    if !is_reply_line(first) || first.as_bytes().get(3) != Some(&b'-') {
+        return None;
+    }
+    let lines: Vec<&str> = notice
+        .lines()
+        .map(|l| l.trim().trim_start_matches("<<<").trim())
+        .collect();
+    let start = lines.iter().position(|l| *l == first)?;
+    let mut reply = Vec::new();
+    for line in lines[start..].iter().take_while(|l| is_reply_line(l)) {
+        reply.push(*line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    }
+    (reply.len() > 1).then(|| reply.join(" "))
+}
+
+fn is_reply_line(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.len() > 4 && bytes[..3].iter().all(u8::is_ascii_digit) && matches!(bytes[3], b'-' | b' ')
 }
 
 /// `Final-Recipient: rfc822; kijitora` without a domain: the returned message's `To`

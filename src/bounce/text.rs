@@ -17,7 +17,7 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
     let body = mail.text();
     let lines: Vec<&str> = body.lines().collect();
     let notice = &lines[..returned_start(&lines)];
-    let excluded = not_recipients(mail);
+    let excluded = [not_recipients(mail, false), not_recipients(mail, true)];
     let mut findings: Vec<Finding> = recipients(notice, &excluded)
         .into_iter()
         .map(|(recipient, block)| finding(recipient, &block))
@@ -129,6 +129,7 @@ fn is_bounce(mail: &Mail) -> bool {
         "mailer-daemon",
         "mailer_daemon",
         "postmaster",
+        "post_master",
         "mail delivery",
         "maildelivery",
         "mail administrator",
@@ -190,6 +191,7 @@ fn returned_start(lines: &[&str]) -> usize {
     const MARKERS: &[&str] = &[
         "below this line is a copy of the message",
         "this is a copy of the message",
+        "this is a copy of your message",
         "copy of the original message",
         "original message follows",
         "original message headers",
@@ -220,10 +222,16 @@ fn returned_start(lines: &[&str]) -> usize {
         .enumerate()
         .position(|(i, line)| {
             let lower = line.to_ascii_lowercase();
-            MARKERS.iter().any(|m| lower.contains(m)) || starts_header_block(lines, i)
+            MARKERS.iter().any(|m| lower.contains(m))
+                || REPORT_FIELDS.iter().any(|f| lower.starts_with(f))
+                || starts_header_block(lines, i)
         })
         .unwrap_or(lines.len())
 }
+
+/// Fields of a delivery-status report that some servers put into the text part: the
+/// readable notice ends where they begin.
+const REPORT_FIELDS: &[&str] = &["reporting-mta:", "final-recipient:", "original-recipient:"];
 
 /// A run of header lines that begins with a field only a message's header carries.
 fn starts_header_block(lines: &[&str], i: usize) -> bool {
@@ -260,8 +268,10 @@ fn is_header_line(line: &str) -> bool {
 }
 
 /// Addresses that appear in a notice but are not failed recipients: the report's own
-/// sender and addressee, and the returned message's sender.
-fn not_recipients(mail: &Mail) -> Vec<String> {
+/// sender and addressee and the returned message's envelope sender. `strict` adds the
+/// returned message's author, which a diagnostic may quote ("<author>... Access denied")
+/// but which rarely starts a line of its own.
+fn not_recipients(mail: &Mail, strict: bool) -> Vec<String> {
     let mut out = Vec::new();
     for name in ["from", "to", "return-path", "reply-to"] {
         out.extend(mail.headers.all(name).flat_map(addresses));
@@ -271,11 +281,13 @@ fn not_recipients(mail: &Mail) -> Vec<String> {
         .clone()
         .or_else(|| inline_returned_headers(mail))
     {
-        for name in ["from", "return-path", "sender"] {
-            out.extend(returned.all(name).flat_map(addresses));
+        out.extend(returned.all("return-path").flat_map(addresses));
+        if strict {
+            for name in ["from", "sender"] {
+                out.extend(returned.all(name).flat_map(addresses));
+            }
         }
     }
-    out.retain(|a| !a.is_empty());
     out
 }
 
@@ -308,56 +320,75 @@ fn anchor(line: &str) -> Option<String> {
     let word = rest[..word_end].trim_end_matches([':', '.', ';']);
     let address = first_address(word)?;
     // The whole leading word must be the address, not e.g. a URL that contains one.
-    (word.to_ascii_lowercase() == address).then_some(address)
+    if word.to_ascii_lowercase() != address {
+        return None;
+    }
+    // `display@name <real@address>`: the bracketed one is where the mail went.
+    let after = rest[word_end..]
+        .trim_start_matches(['>', '"', '\''])
+        .trim_start();
+    match after.strip_prefix('<').and_then(|a| a.split_once('>')) {
+        Some((inner, _)) => Some(first_address(inner).unwrap_or(address)),
+        None => Some(address),
+    }
 }
 
 /// Each failed address with the text about it.
-fn recipients(notice: &[&str], excluded: &[String]) -> Vec<(String, String)> {
+fn recipients(notice: &[&str], excluded: &[Vec<String>; 2]) -> Vec<(String, String)> {
+    let keep = |list: &[String], a: &str| !list.iter().any(|e| e == a) && !is_daemon(a);
     let anchors: Vec<(usize, String)> = notice
         .iter()
         .enumerate()
         .filter_map(|(i, l)| anchor(l).map(|a| (i, a)))
-        .filter(|(_, a)| !excluded.contains(a) && !is_daemon(a))
+        .filter(|(_, a)| keep(&excluded[0], a))
         .collect();
-    if !anchors.is_empty() {
-        return blocks(notice, &anchors);
+    let marks = if anchors.is_empty() {
+        notice
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                addresses(l)
+                    .into_iter()
+                    .filter(|a| !in_url(l, a))
+                    .map(move |a| (i, a))
+            })
+            .filter(|(_, a)| keep(&excluded[1], a))
+            .collect()
+    } else {
+        anchors
+    };
+    let Some((_, first)) = marks.first() else {
+        return Vec::new();
+    };
+    // One failed address: the whole notice is about it, whatever order the server wrote
+    // the reason and the address in.
+    if marks.iter().all(|(_, a)| a == first) {
+        return vec![(first.clone(), notice.join("\n"))];
     }
-    let mentions: Vec<(usize, String)> = notice
-        .iter()
-        .enumerate()
-        .flat_map(|(i, l)| {
-            addresses(l)
-                .into_iter()
-                .filter(|a| !in_url(l, a))
-                .map(move |a| (i, a))
-        })
-        .filter(|(_, a)| !excluded.contains(a) && !is_daemon(a))
-        .collect();
-    match mentions.first() {
-        // One address mentioned in prose: the whole notice is about it.
-        Some((_, first)) if mentions.iter().all(|(_, a)| a == first) => {
-            vec![(first.clone(), notice.join("\n"))]
-        }
-        Some(_) => blocks(notice, &mentions),
-        None => Vec::new(),
-    }
+    blocks(notice, &marks)
 }
 
-/// Text for each address: from its first line to the line where another address starts.
+/// Text for each address: from each line that names it to the line where another address
+/// starts, joined over all such lines.
 fn blocks(notice: &[&str], marks: &[(usize, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (n, (line, address)) in marks.iter().enumerate() {
-        if out.iter().any(|(a, _)| a == address) {
+        let previous_same = n > 0 && marks[n - 1].1 == *address;
+        if previous_same {
             continue;
         }
         let end = marks[n + 1..]
             .iter()
             .find(|(_, a)| a != address)
             .map_or(notice.len(), |(l, _)| *l);
-        out.push((
-            address.clone(),
-            paragraph(&notice[*line..end.max(*line + 1)]),
-        ));
+        let text = paragraph(&notice[*line..end.max(*line + 1)]);
+        match out.iter_mut().find(|(a, _)| a == address) {
+            Some((_, existing)) => {
+                existing.push('\n');
+                existing.push_str(&text);
+            }
+            None => out.push((address.clone(), text)),
+        }
     }
     out
 }
