@@ -65,17 +65,26 @@ pub fn reason(f: &Finding) -> Reason {
 }
 
 fn failure_reason(f: &Finding, action: &str) -> Reason {
-    // The local delivery program failed (procmail, a pipe): its words are not the
-    // recipient server's.
-    if matches!(f.diag_type.as_deref(), Some("x-unix")) {
-        return Reason::MailerError;
-    }
     let status = f.status.as_deref().unwrap_or_default();
     if let Some(reason) = narrow_status(status) {
         return reason;
     }
     let text = normalize(&f.diagnostic);
-    match phrases::find(&text) {
+    match phrases::find_specific(&text) {
+        Some(Reason::UserUnknown) => return user_unknown(status, f.command),
+        Some(reason) => return reason,
+        None => {}
+    }
+    // The local delivery program failed (procmail, a pipe) and said nothing more telling:
+    // its words are not the recipient server's.
+    if matches!(f.diag_type.as_deref(), Some("x-unix")) {
+        return Reason::MailerError;
+    }
+    // "Bad destination mailbox address" outweighs a hint word such as "inactive".
+    if status.split('.').skip(1).eq(["1", "1"]) {
+        return Reason::UserUnknown;
+    }
+    match phrases::find_generic(&text) {
         Some(Reason::UserUnknown) => return user_unknown(status, f.command),
         Some(reason) => return reason,
         None => {}
@@ -142,7 +151,9 @@ fn broad_status(status: &str) -> Option<Reason> {
     let (class, rest) = status.split_once('.')?;
     let (subject, detail) = rest.split_once('.')?;
     Some(match (subject, detail) {
-        ("1", "1" | "3" | "4" | "5" | "10") => UserUnknown,
+        ("1", "1" | "3" | "4" | "5") => UserUnknown,
+        // RFC 7505: the domain publishes a null MX.
+        ("1", "10") => NotAccept,
         ("2", "1") => Suspend,
         ("2", "0") => Filtered,
         ("2", "4") => SystemError,
@@ -170,12 +181,19 @@ fn broad_status(status: &str) -> Option<Reason> {
 /// is kept), white space collapsed.
 pub fn normalize(text: &str) -> String {
     let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
     let mut out = String::with_capacity(lower.len());
-    for word in lower.split_whitespace() {
+    for (i, word) in words.iter().enumerate() {
         let word = match word.split_once("://") {
             Some((_, rest)) => rest.split(['/', '?', '#']).next().unwrap_or_default(),
             None if word.contains('@') => continue,
-            None => word,
+            // Codes repeated inside a folded multi-line reply ("… multiple 550 5.7.1
+            // addresses …") would split a phrase in two.
+            None if is_code_word(word) => continue,
+            None if is_reply_code(word) && words.get(i + 1).is_some_and(|w| is_code_word(w)) => {
+                continue;
+            }
+            None => *word,
         };
         if !out.is_empty() {
             out.push(' ');
@@ -183,6 +201,22 @@ pub fn normalize(text: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// `5.7.1`, `550-5.7.1` or `550-`: the codes of a reply line.
+fn is_code_word(word: &str) -> bool {
+    let word = word.trim_end_matches([',', ';', ':']);
+    let status = match word.split_once('-') {
+        Some((code, rest)) if is_reply_code(code) => rest,
+        _ => word,
+    };
+    status.is_empty() && word.ends_with('-') || find_status(status).is_some_and(|s| s == status)
+}
+
+fn is_reply_code(word: &str) -> bool {
+    word.len() == 3
+        && word.bytes().all(|b| b.is_ascii_digit())
+        && matches!(word.as_bytes()[0], b'2' | b'4' | b'5')
 }
 
 /// The first RFC 3463 code in a text (`5.1.1`, `#4.4.7`), skipping dotted numbers that

@@ -16,6 +16,19 @@ const SPECIFIC: Table = &[
     // Japanese mobile carriers answer "550 : User unknown", with the address left out,
     // when the recipient's own domain filter refuses the sender.
     (Filtered, &["550 : user unknown", "550: : user unknown"]),
+    // Unambiguous even where other reasons' words appear around them.
+    (
+        Blocked,
+        &[
+            "my name was rejected",
+            "refused to talk to me",
+            "blocked using",
+            "client host rejected",
+            "client host blocked",
+        ],
+    ),
+    (UserUnknown, &["not listed in"]),
+    (NetworkError, &["host not found, try again"]),
     (
         MailerError,
         &[
@@ -42,23 +55,6 @@ const SPECIFIC: Table = &[
         ],
     ),
     (
-        AuthFailure,
-        &[
-            "dmarc",
-            "dkim",
-            "domainkeys",
-            "spf check",
-            "spf fail",
-            "spf validation",
-            "sender policy framework",
-            "authentication checks",
-            "authentication information",
-            "does not designate",
-            "not designated to send",
-            "sender authentication",
-        ],
-    ),
-    (
         SpamDetected,
         &[
             "spam classification",
@@ -78,8 +74,28 @@ const SPECIFIC: Table = &[
             "uribl",
             "surbl",
             "content filter",
+            "content rejected",
         ],
     ),
+    (
+        AuthFailure,
+        &[
+            "dmarc",
+            "dkim",
+            "domainkeys",
+            "spf check",
+            "spf fail",
+            "spf validation",
+            "sender policy framework",
+            "authentication checks",
+            "authentication information",
+            "does not designate",
+            "not designated to send",
+            "sender authentication",
+            "spf record",
+        ],
+    ),
+    (BadReputation, &["reputation", "sender score"]),
     (
         RequirePtr,
         &[
@@ -255,6 +271,7 @@ const SPECIFIC: Table = &[
             "account expired",
             "this account is unavailable",
             "has been frozen",
+            "is frozen",
         ],
     ),
     (
@@ -309,6 +326,7 @@ const SPECIFIC: Table = &[
             "does not exist in dns",
             "domain is not reachable",
             "account or domain may not exist",
+            "dns lookup failure",
             "nxdomain",
         ],
     ),
@@ -441,7 +459,6 @@ const SPECIFIC: Table = &[
             "local error",
             "system failure",
             "service currently unavailable",
-            "service unavailable",
             "please try later",
             "i/o error",
         ],
@@ -535,6 +552,8 @@ const SPECIFIC: Table = &[
             "failing for a long time",
             "not yet been delivered",
             "delivery period expired",
+            "will be retried",
+            "delivery attempts will continue",
         ],
     ),
     (
@@ -545,6 +564,7 @@ const SPECIFIC: Table = &[
             "unrecognized command",
             "bad sequence of commands",
             "command not implemented",
+            "parameter not implemented",
             "malformed address",
             "incorrectly constructed",
         ],
@@ -567,10 +587,7 @@ const GENERIC: Table = &[
             "no such",
         ],
     ),
-    (
-        Blocked,
-        &["blocked", "banned", "refused", "denied", "rejected"],
-    ),
+    (Blocked, &["blocked", "banned", "refused"]),
     (Filtered, &["filter"]),
     (PolicyViolation, &["policy", "prohibited"]),
     (
@@ -593,11 +610,18 @@ const GENERIC: Table = &[
     (SyntaxError, &["syntax"]),
 ];
 
-/// The first reason whose phrase appears in `text` (already normalised).
-pub fn find(text: &str) -> Option<Reason> {
-    [SPECIFIC, GENERIC].iter().find_map(|table| {
-        table.iter().find_map(|(reason, phrases)| {
-            phrases.iter().any(|p| text.contains(p)).then_some(*reason)
-        })
-    })
+/// The first reason a phrase of the specific table names in `text` (already normalised).
+pub fn find_specific(text: &str) -> Option<Reason> {
+    find_in(SPECIFIC, text)
+}
+
+/// The first reason a hint word of the generic table names in `text`.
+pub fn find_generic(text: &str) -> Option<Reason> {
+    find_in(GENERIC, text)
+}
+
+fn find_in(table: Table, text: &str) -> Option<Reason> {
+    table
+        .iter()
+        .find_map(|(reason, phrases)| phrases.iter().any(|p| text.contains(p)).then_some(*reason))
 }

@@ -74,7 +74,7 @@ pub fn delivery_status(mail: &Mail) -> Option<Vec<Finding>> {
         mail.status_parts.join("\n\n")
     };
     let blocks = recipient_blocks(&source);
-    let notice = mail.text();
+    let notice = text::body(mail);
     let findings: Vec<Finding> = blocks
         .iter()
         .filter_map(|block| finding(block, mail, &notice))
@@ -172,13 +172,19 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
         complete_reply(&diagnostic, notice).unwrap_or(diagnostic)
     };
     let declared = block.get_nonempty("status").and_then(find_status);
-    let in_text = find_status(&diagnostic);
+    let in_text = all_statuses(&diagnostic);
     // "Status: 5.0.0" or "5.1.0" with "550 5.1.1 user unknown" in the diagnostic: the
     // generic code is the reporting server's summary, the precise one the remote server's.
-    let status = match (declared, in_text) {
-        (Some(d), Some(t)) if d.ends_with(".0") && t != d && d.get(..1) == t.get(..1) => Some(t),
-        (Some(d), _) => Some(d),
-        (None, t) => t,
+    let precise = |d: &str| {
+        in_text
+            .iter()
+            .find(|t| t.as_str() != d && t.get(..1) == d.get(..1))
+            .cloned()
+    };
+    let status = match declared {
+        Some(d) if d.ends_with(".0") => precise(&d).or(Some(d)),
+        Some(d) => Some(d),
+        None => in_text.first().cloned(),
     };
     let reply_code =
         find_reply_code(&diagnostic).or_else(|| from_notice.as_deref().and_then(find_reply_code));
@@ -195,6 +201,20 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
         reason: None,
         feedback_type: None,
     })
+}
+
+/// Every status code in a text, in order.
+fn all_statuses(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(code) = find_status(rest) {
+        let Some(at) = rest.find(code.as_str()) else {
+            break;
+        };
+        rest = &rest[at + code.len()..];
+        found.push(code);
+    }
+    found
 }
 
 /// Sendmail copies only the first line of a multi-line reply (`552-5.7.0 …`) into the

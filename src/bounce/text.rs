@@ -14,7 +14,7 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
     if !is_bounce(mail) {
         return None;
     }
-    let body = mail.text();
+    let body = body(mail);
     let lines: Vec<&str> = body.lines().collect();
     let notice = &lines[..returned_start(&lines)];
     let excluded = [not_recipients(mail, false), not_recipients(mail, true)];
@@ -92,7 +92,7 @@ pub fn diagnostic_for(notice: &str, recipient: &str) -> Option<String> {
 
 /// Header fields of a message returned inline, after the notice text.
 pub fn inline_returned_headers(mail: &Mail) -> Option<Fields> {
-    let body = mail.text();
+    let body = body(mail);
     let lines: Vec<&str> = body.lines().collect();
     let start = returned_start(&lines);
     let first_header = lines[start..]
@@ -101,6 +101,24 @@ pub fn inline_returned_headers(mail: &Mail) -> Option<Fields> {
         .map(|p| start + p)?;
     let fields = Fields::parse(&lines[first_header..].join("\n"));
     (!fields.is_empty()).then_some(fields)
+}
+
+/// The readable text of a report. A notice someone forwarded inline arrives quoted
+/// (`> ` before every line); unquoted, it reads like the original.
+pub fn body(mail: &Mail) -> String {
+    let text = mail.text();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let quoted = lines.iter().filter(|l| l.starts_with('>')).count();
+    if lines.is_empty() || quoted * 2 < lines.len() {
+        return text;
+    }
+    text.lines()
+        .map(|l| {
+            let l = l.strip_prefix('>').unwrap_or(l);
+            l.strip_prefix(' ').unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn finding(recipient: String, block: &str) -> Finding {
