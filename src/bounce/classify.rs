@@ -60,6 +60,11 @@ pub fn reason(f: &Finding) -> Reason {
     match failure_reason(f, action) {
         // A temporary failure cannot prove that a host is gone: DNS may be having a bad day.
         Reason::HostUnknown if temporary(f) => Reason::NetworkError,
+        // Google Groups refuses posts from non-members with a notice in the sender's own
+        // language and no SMTP code to go by.
+        Reason::OnHold | Reason::Undefined if f.recipient.ends_with("@googlegroups.com") => {
+            Reason::Rejected
+        }
         reason => reason,
     }
 }
@@ -119,6 +124,8 @@ fn failure_reason(f: &Finding, action: &str) -> Reason {
 fn user_unknown(status: &str, command: Option<Command>) -> Reason {
     let subject = status.split('.').nth(1).unwrap_or_default();
     match (subject, command) {
+        // Refused at MAIL FROM, "does not exist" speaks of the sender's address.
+        (_, Some(Command::MailFrom)) => Reason::Rejected,
         ("1", _) | (_, Some(Command::RcptTo)) => Reason::UserUnknown,
         (_, Some(Command::Data)) | ("2" | "3" | "7", _) => Reason::Filtered,
         _ => Reason::UserUnknown,
@@ -170,7 +177,6 @@ fn broad_status(status: &str) -> Option<Reason> {
         ("5", _) => SyntaxError,
         ("6", _) => ContentError,
         ("7", "1") => SecurityError,
-        ("7", "9") => PolicyViolation,
         ("7", _) => SecurityError,
         _ => return None,
     })
@@ -217,6 +223,29 @@ fn is_reply_code(word: &str) -> bool {
     word.len() == 3
         && word.bytes().all(|b| b.is_ascii_digit())
         && matches!(word.as_bytes()[0], b'2' | b'4' | b'5')
+}
+
+/// The status code to report: the declared one (a DSN's Status field, else the first in
+/// the text), unless it is a generic `x.y.0` summary and the text holds a more precise code
+/// of the same class — the remote server's own.
+pub fn best_status(declared: Option<String>, text: &str) -> Option<String> {
+    let mut in_text = Vec::new();
+    let mut rest = text;
+    while let Some(code) = find_status(rest) {
+        let Some(at) = rest.find(code.as_str()) else {
+            break;
+        };
+        rest = &rest[at + code.len()..];
+        in_text.push(code);
+    }
+    let declared = declared.or_else(|| in_text.first().cloned())?;
+    if !declared.ends_with(".0") {
+        return Some(declared);
+    }
+    let precise = in_text
+        .into_iter()
+        .find(|t| *t != declared && t.get(..1) == declared.get(..1));
+    Some(precise.unwrap_or(declared))
 }
 
 /// The first RFC 3463 code in a text (`5.1.1`, `#4.4.7`), skipping dotted numbers that

@@ -55,6 +55,16 @@ const SPECIFIC: Table = &[
         ],
     ),
     (
+        VirusDetected,
+        &[
+            "virus",
+            "infected",
+            "malware",
+            "malicious",
+            "executable attachment",
+        ],
+    ),
+    (
         SpamDetected,
         &[
             "spam classification",
@@ -212,16 +222,6 @@ const SPECIFIC: Table = &[
         ],
     ),
     (TooManyConn, &["too many recipients"]),
-    (
-        VirusDetected,
-        &[
-            "virus",
-            "infected",
-            "malware",
-            "malicious",
-            "executable attachment",
-        ],
-    ),
     (
         NoRelaying,
         &[
@@ -575,7 +575,7 @@ const SPECIFIC: Table = &[
 const GENERIC: Table = &[
     (SpamDetected, &["spam"]),
     (AuthFailure, &["spf"]),
-    (Suspend, &["suspended", "disabled", "inactive", "locked"]),
+    (Suspend, &["suspended", "disabled", "inactive"]),
     (
         UserUnknown,
         &[
@@ -595,10 +595,7 @@ const GENERIC: Table = &[
         &["authenticat", "security", "certificate", "tls"],
     ),
     (Expired, &["expired", "timed out", "timeout", "delayed"]),
-    (
-        NetworkError,
-        &["network", "dns", "connection", "unreachable"],
-    ),
+    (NetworkError, &["network", "dns", "unreachable"]),
     (
         SystemError,
         &[

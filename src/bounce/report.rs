@@ -1,7 +1,7 @@
 //! The machine-readable reports: RFC 3464 delivery status (one block per recipient after a
 //! per-message block) and RFC 5965 feedback reports (ARF complaints).
 
-use super::classify::{find_command, find_reply_code, find_status};
+use super::classify::{best_status, find_command, find_reply_code, find_status};
 use super::fields::{Fields, addresses, first_address, typed_value};
 use super::mime::Mail;
 use super::{Finding, Reason, text};
@@ -172,20 +172,7 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
         complete_reply(&diagnostic, notice).unwrap_or(diagnostic)
     };
     let declared = block.get_nonempty("status").and_then(find_status);
-    let in_text = all_statuses(&diagnostic);
-    // "Status: 5.0.0" or "5.1.0" with "550 5.1.1 user unknown" in the diagnostic: the
-    // generic code is the reporting server's summary, the precise one the remote server's.
-    let precise = |d: &str| {
-        in_text
-            .iter()
-            .find(|t| t.as_str() != d && t.get(..1) == d.get(..1))
-            .cloned()
-    };
-    let status = match declared {
-        Some(d) if d.ends_with(".0") => precise(&d).or(Some(d)),
-        Some(d) => Some(d),
-        None => in_text.first().cloned(),
-    };
+    let status = best_status(declared, &diagnostic);
     let reply_code =
         find_reply_code(&diagnostic).or_else(|| from_notice.as_deref().and_then(find_reply_code));
     let command =
@@ -201,20 +188,6 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
         reason: None,
         feedback_type: None,
     })
-}
-
-/// Every status code in a text, in order.
-fn all_statuses(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(code) = find_status(rest) {
-        let Some(at) = rest.find(code.as_str()) else {
-            break;
-        };
-        rest = &rest[at + code.len()..];
-        found.push(code);
-    }
-    found
 }
 
 /// Sendmail copies only the first line of a multi-line reply (`552-5.7.0 …`) into the

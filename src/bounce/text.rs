@@ -4,7 +4,7 @@
 //! server's reply, then a copy of the returned message. We read that shape rather than
 //! keep a parser per server.
 
-use super::classify::{find_command, find_reply_code, find_status};
+use super::classify::{best_status, find_command, find_reply_code};
 use super::fields::{Fields, addresses, first_address};
 use super::mime::Mail;
 use super::{Finding, Reason};
@@ -22,11 +22,20 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
         .into_iter()
         .map(|(recipient, block)| finding(recipient, &block))
         .collect();
+    let whole = notice.join("\n");
     if findings.is_empty() {
-        let whole = notice.join("\n");
         findings = fallback_recipients(mail)
             .into_iter()
             .map(|r| finding(r, &whole))
+            .collect();
+    }
+    if findings.is_empty() {
+        // Nothing but the notice's own addressee starts a line: a test message sent to
+        // oneself. Better that than no report.
+        let none: [Vec<String>; 2] = Default::default();
+        findings = recipients(notice, &none)
+            .into_iter()
+            .map(|(recipient, block)| finding(recipient, &block))
             .collect();
     }
     (!findings.is_empty()).then_some(findings)
@@ -123,7 +132,7 @@ pub fn body(mail: &Mail) -> String {
 
 fn finding(recipient: String, block: &str) -> Finding {
     Finding {
-        status: find_status(block),
+        status: best_status(None, block),
         reply_code: find_reply_code(block),
         command: find_command(block),
         diagnostic: collapse(block),
@@ -320,6 +329,7 @@ fn anchor(line: &str) -> Option<String> {
         "original recipient:",
         "address:",
         "rcpt:",
+        "rcpt to:",
         "* ",
         "- ",
         "to:",
