@@ -227,7 +227,7 @@ fn is_reply_code(word: &str) -> bool {
 
 /// The status code to report: the declared one (a DSN's Status field, else the first in
 /// the text), unless it is a generic `x.y.0` summary and the text holds a more precise code
-/// of the same class — the remote server's own.
+/// of the same class — the remote server's own, preferably not generic itself.
 pub fn best_status(declared: Option<String>, text: &str) -> Option<String> {
     let mut in_text = Vec::new();
     let mut rest = text;
@@ -242,9 +242,15 @@ pub fn best_status(declared: Option<String>, text: &str) -> Option<String> {
     if !declared.ends_with(".0") {
         return Some(declared);
     }
-    let precise = in_text
+    let candidates: Vec<String> = in_text
         .into_iter()
-        .find(|t| *t != declared && t.get(..1) == declared.get(..1));
+        .filter(|t| *t != declared && t.get(..1) == declared.get(..1))
+        .collect();
+    let precise = candidates
+        .iter()
+        .find(|t| !t.ends_with(".0"))
+        .or(candidates.first())
+        .cloned();
     Some(precise.unwrap_or(declared))
 }
 
@@ -326,10 +332,21 @@ fn transcript_command(lower: &str) -> Option<Command> {
         } else if let Some(reply) = line.strip_prefix("<<<")
             && reply.trim_start().starts_with(['4', '5'])
         {
-            return last_sent.and_then(mentioned_command);
+            return last_sent.and_then(sent_command);
         }
     }
     None
+}
+
+fn sent_command(line: &str) -> Option<Command> {
+    let verb = line.split([' ', ':']).next().unwrap_or_default();
+    Some(match verb {
+        "mail" => Command::MailFrom,
+        "rcpt" => Command::RcptTo,
+        "data" | "." => Command::Data,
+        "helo" | "ehlo" => Command::Helo,
+        _ => return mentioned_command(line),
+    })
 }
 
 fn mentioned_command(lower: &str) -> Option<Command> {
@@ -341,7 +358,12 @@ fn mentioned_command(lower: &str) -> Option<Command> {
         ("data command", Command::Data),
         ("after data", Command::Data),
         ("data", Command::Data),
-        ("mail from", Command::MailFrom),
+        // A bare "MAIL FROM:" is as often a line of message details as the refused
+        // command, so only phrasings that say it was refused count.
+        ("after mail from", Command::MailFrom),
+        ("to mail from", Command::MailFrom),
+        ("our mail from", Command::MailFrom),
+        ("mail from command", Command::MailFrom),
         ("helo", Command::Helo),
         ("ehlo", Command::Helo),
         ("initial connection", Command::Connect),

@@ -63,17 +63,22 @@ impl Mail {
                 }
                 ("message/feedback-report", _) => self.feedback_parts.push(lossy(part)),
                 ("text/rfc822-headers" | "text/rfc822-header" | "text/global-headers", _) => {
-                    if self.returned.is_none() {
-                        self.returned = Some(Fields::parse(&lossy(part)));
-                    }
+                    self.returned
+                        .get_or_insert_with(|| Fields::parse(&lossy(part)));
                 }
                 (_, PartType::Html(html)) => self.texts.push(strip_tags(html)),
                 (_, PartType::Text(text)) => self.texts.push(text.to_string()),
                 // A message/rfc822 part mail-parser could not parse as a message.
                 ("message/rfc822", PartType::Binary(bytes) | PartType::InlineBinary(bytes)) => {
-                    if self.returned.is_none() {
-                        self.returned = Some(Fields::parse(&String::from_utf8_lossy(bytes)));
-                    }
+                    self.returned
+                        .get_or_insert_with(|| Fields::parse(&String::from_utf8_lossy(bytes)));
+                }
+                // A multipart without a usable boundary comes back as raw bytes; its
+                // text is still the notice.
+                (t, PartType::Binary(bytes) | PartType::InlineBinary(bytes))
+                    if t.starts_with("multipart/") || t.starts_with("text/") =>
+                {
+                    self.texts.push(String::from_utf8_lossy(bytes).into_owned());
                 }
                 _ => {}
             }

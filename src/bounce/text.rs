@@ -22,20 +22,11 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
         .into_iter()
         .map(|(recipient, block)| finding(recipient, &block))
         .collect();
-    let whole = notice.join("\n");
     if findings.is_empty() {
+        let whole = notice.join("\n");
         findings = fallback_recipients(mail)
             .into_iter()
             .map(|r| finding(r, &whole))
-            .collect();
-    }
-    if findings.is_empty() {
-        // Nothing but the notice's own addressee starts a line: a test message sent to
-        // oneself. Better that than no report.
-        let none: [Vec<String>; 2] = Default::default();
-        findings = recipients(notice, &none)
-            .into_iter()
-            .map(|(recipient, block)| finding(recipient, &block))
             .collect();
     }
     (!findings.is_empty()).then_some(findings)
@@ -295,14 +286,19 @@ fn is_header_line(line: &str) -> bool {
 }
 
 /// Addresses that appear in a notice but are not failed recipients: the report's own
-/// sender and addressee and the returned message's envelope sender. `strict` adds the
-/// returned message's author, which a diagnostic may quote ("<author>... Access denied")
-/// but which rarely starts a line of its own.
+/// sender and the returned message's envelope sender. `strict` adds the report's
+/// addressee and the returned message's author, which a diagnostic may quote
+/// ("<author>... Access denied") but which rarely start a line of their own.
 fn not_recipients(mail: &Mail, strict: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    for name in ["from", "to", "return-path", "reply-to"] {
-        out.extend(mail.headers.all(name).flat_map(addresses));
-    }
+    let own: &[&str] = if strict {
+        &["from", "to", "return-path", "reply-to"]
+    } else {
+        &["from", "return-path"]
+    };
+    let mut out: Vec<String> = own
+        .iter()
+        .flat_map(|name| mail.headers.all(name).flat_map(addresses))
+        .collect();
     if let Some(returned) = mail
         .returned
         .clone()
