@@ -207,6 +207,10 @@ struct Finding {
 /// How deep a bounce may hide inside forwarded messages before we stop looking.
 const MAX_FORWARD_DEPTH: usize = 3;
 
+/// Reports per message at most. Real bounces name a handful of recipients; the cap bounds
+/// the work a hostile message can ask for.
+const MAX_RECIPIENTS: usize = 1000;
+
 /// Parses one message (any line endings). Never panics.
 pub fn parse(raw: &[u8]) -> Parsed {
     let raw = normalize_eol(raw);
@@ -279,3 +283,6 @@ fn original(mail: &Mail) -> Original {
         to,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,7 @@ pub fn feedback(mail: &Mail) -> Option<Vec<Finding>> {
         recipients = returned.all("to").flat_map(addresses).collect();
     }
     dedup(&mut recipients);
+    recipients.truncate(super::MAX_RECIPIENTS);
     Some(complaints(mail, recipients, feedback_type))
 }
 
@@ -74,10 +75,12 @@ pub fn delivery_status(mail: &Mail) -> Option<Vec<Finding>> {
         mail.status_parts.join("\n\n")
     };
     let blocks = recipient_blocks(&source);
-    let notice = text::body(mail);
+    let body = text::body(mail);
+    let notice = text::Notice::new(&body);
     let findings: Vec<Finding> = blocks
         .iter()
         .filter_map(|block| finding(block, mail, &notice))
+        .take(super::MAX_RECIPIENTS)
         .collect();
     (!findings.is_empty()).then_some(findings)
 }
@@ -147,7 +150,7 @@ fn recipient_blocks(text: &str) -> Vec<Fields> {
     blocks
 }
 
-fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
+fn finding(block: &Fields, mail: &Mail, notice: &text::Notice<'_>) -> Option<Finding> {
     let recipient = [
         "final-recipient",
         "original-recipient",
@@ -165,11 +168,11 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
     let action = block
         .get_nonempty("action")
         .map(|a| a.trim().to_ascii_lowercase());
-    let from_notice = text::diagnostic_for(notice, &recipient);
+    let from_notice = notice.about(&recipient);
     let diagnostic = if diagnostic.trim().is_empty() {
         from_notice.clone().unwrap_or_default()
     } else {
-        complete_reply(&diagnostic, notice).unwrap_or(diagnostic)
+        complete_reply(&diagnostic, notice.all_lines()).unwrap_or(diagnostic)
     };
     let declared = block.get_nonempty("status").and_then(find_status);
     let status = best_status(declared, &diagnostic);
@@ -192,13 +195,13 @@ fn finding(block: &Fields, mail: &Mail, notice: &str) -> Option<Finding> {
 
 /// Sendmail copies only the first line of a multi-line reply (`552-5.7.0 …`) into the
 /// Diagnostic-Code; the session transcript in the notice has all of it (`<<< 552-…`).
-fn complete_reply(diagnostic: &str, notice: &str) -> Option<String> {
+fn complete_reply(diagnostic: &str, notice: &[&str]) -> Option<String> {
     let first = diagnostic.trim();
     if !is_reply_line(first) || first.as_bytes().get(3) != Some(&b'-') {
         return None;
     }
     let lines: Vec<&str> = notice
-        .lines()
+        .iter()
         .map(|l| l.trim().trim_start_matches("<<<").trim())
         .collect();
     let start = lines.iter().position(|l| *l == first)?;

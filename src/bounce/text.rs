@@ -20,6 +20,7 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
     let excluded = [not_recipients(mail, false), not_recipients(mail, true)];
     let mut findings: Vec<Finding> = recipients(notice, &excluded)
         .into_iter()
+        .take(super::MAX_RECIPIENTS)
         .map(|(recipient, block)| finding(recipient, &block))
         .collect();
     if findings.is_empty() {
@@ -73,21 +74,39 @@ pub fn auto_reply(mail: &Mail) -> Option<Vec<Finding>> {
     }])
 }
 
-/// The part of a notice that speaks of `recipient`: for a delivery-status report whose
-/// Diagnostic-Code is missing, or to learn the refused command.
-pub fn diagnostic_for(notice: &str, recipient: &str) -> Option<String> {
-    let lines: Vec<&str> = notice.lines().collect();
-    let end = returned_start(&lines);
-    let lines = &lines[..end];
-    let start = lines
-        .iter()
-        .position(|l| l.to_ascii_lowercase().contains(recipient))?;
-    let stop = lines[start + 1..]
-        .iter()
-        .position(|l| anchor(l).is_some_and(|a| a != recipient))
-        .map_or(lines.len(), |p| start + 1 + p);
-    let block = paragraph(&lines[start..stop]);
-    (!block.trim().is_empty()).then_some(block)
+/// A report's readable text split into lines, with where the notice proper ends (the
+/// copy of the returned message starts), computed once for all recipients.
+pub struct Notice<'a> {
+    lines: Vec<&'a str>,
+    lower: Vec<String>,
+    end: usize,
+}
+
+impl<'a> Notice<'a> {
+    pub fn new(body: &'a str) -> Self {
+        let lines: Vec<&str> = body.lines().collect();
+        let end = returned_start(&lines);
+        let lower = lines[..end].iter().map(|l| l.to_lowercase()).collect();
+        Notice { lines, lower, end }
+    }
+
+    /// Every line, the copy of the returned message included.
+    pub fn all_lines(&self) -> &[&'a str] {
+        &self.lines
+    }
+
+    /// The part of the notice that speaks of `recipient`: for a delivery-status report
+    /// whose Diagnostic-Code is missing, or to learn the refused command.
+    pub fn about(&self, recipient: &str) -> Option<String> {
+        let lines = &self.lines[..self.end];
+        let start = self.lower.iter().position(|l| l.contains(recipient))?;
+        let stop = lines[start + 1..]
+            .iter()
+            .position(|l| anchor(l).is_some_and(|a| a != recipient))
+            .map_or(lines.len(), |p| start + 1 + p);
+        let block = paragraph(&lines[start..stop]);
+        (!block.trim().is_empty()).then_some(block)
+    }
 }
 
 /// Header fields of a message returned inline, after the notice text.
@@ -103,10 +122,21 @@ pub fn inline_returned_headers(mail: &Mail) -> Option<Fields> {
     (!fields.is_empty()).then_some(fields)
 }
 
+/// How much readable text is searched for failed addresses. Notices are a few kilobytes;
+/// the cap keeps a hostile multi-megabyte "notice" from costing more than a real one.
+const MAX_NOTICE_BYTES: usize = 128 * 1024;
+
 /// The readable text of a report. A notice someone forwarded inline arrives quoted
 /// (`> ` before every line); unquoted, it reads like the original.
 pub fn body(mail: &Mail) -> String {
-    let text = mail.text();
+    let mut text = mail.text();
+    if text.len() > MAX_NOTICE_BYTES {
+        let mut end = MAX_NOTICE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let quoted = lines.iter().filter(|l| l.starts_with('>')).count();
     if lines.is_empty() || quoted * 2 < lines.len() {
@@ -371,9 +401,9 @@ fn recipients(notice: &[&str], excluded: &[Vec<String>; 2]) -> Vec<(String, Stri
             .iter()
             .enumerate()
             .flat_map(|(i, l)| {
-                addresses(l)
-                    .into_iter()
-                    .filter(|a| !in_url(l, a))
+                l.split_whitespace()
+                    .filter(|word| !word.contains("://"))
+                    .flat_map(addresses)
                     .map(move |a| (i, a))
             })
             .filter(|(_, a)| keep(&excluded[1], a))
@@ -406,12 +436,14 @@ fn blocks(notice: &[&str], marks: &[(usize, String)]) -> Vec<(String, String)> {
             .find(|(_, a)| a != address)
             .map_or(notice.len(), |(l, _)| *l);
         let text = paragraph(&notice[*line..end.max(*line + 1)]);
+        let full = out.len() >= super::MAX_RECIPIENTS;
         match out.iter_mut().find(|(a, _)| a == address) {
             Some((_, existing)) => {
                 existing.push('\n');
                 existing.push_str(&text);
             }
-            None => out.push((address.clone(), text)),
+            None if !full => out.push((address.clone(), text)),
+            None => {}
         }
     }
     out
@@ -443,17 +475,6 @@ fn paragraph(lines: &[&str]) -> String {
 fn is_daemon(address: &str) -> bool {
     let local = address.split('@').next().unwrap_or_default();
     matches!(local, "mailer-daemon" | "mailer_daemon" | "double-bounce")
-}
-
-fn in_url(line: &str, address: &str) -> bool {
-    let lower = line.to_ascii_lowercase();
-    lower.find(address).is_some_and(|at| {
-        let before = &lower[..at];
-        before
-            .rfind(char::is_whitespace)
-            .map_or(before, |s| &before[s..])
-            .contains("://")
-    })
 }
 
 /// When the notice names no address: the headers some servers add, or the returned

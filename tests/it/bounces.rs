@@ -250,3 +250,27 @@ fn bounces_parse_names_a_file_it_cannot_read() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no-such-bounce.eml"), "{stderr}");
 }
+
+#[test]
+fn damaged_bounces_never_panic() {
+    let dir = corpus().join("maildir/bsd");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("maildir/bsd")
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    files.sort();
+    for path in files {
+        let raw = std::fs::read(&path).expect("message");
+        let len = raw.len();
+        // Cut short in three places, and damaged in three: every parse must return.
+        for cut in [len / 5, len / 2, len * 4 / 5] {
+            let _ = bounce::parse_file(&raw[..cut]);
+        }
+        for (n, at) in [len / 7, len / 3, len * 2 / 3].into_iter().enumerate() {
+            let mut damaged = raw.clone();
+            let garbage: &[u8] = [&b"\0\xff\r--\n"[..], b"\n\n--", b"=?utf-8?B?"][n];
+            damaged.splice(at..at, garbage.iter().copied());
+            let _ = bounce::parse_file(&damaged);
+        }
+    }
+}
