@@ -66,13 +66,19 @@ impl Mail {
                     self.returned
                         .get_or_insert_with(|| Fields::parse(&lossy(part)));
                 }
+                // A returned message mail-parser kept as text or bytes (it gives up on a
+                // nested message it finds malformed).
+                ("message/rfc822" | "message/global", _) => {
+                    let bytes = part.contents();
+                    let head_end = header_end(bytes);
+                    self.returned.get_or_insert_with(|| {
+                        Fields::parse(&String::from_utf8_lossy(&bytes[..head_end]))
+                    });
+                    self.returned_raw.get_or_insert_with(|| bytes.to_vec());
+                }
                 (_, PartType::Html(html)) => self.texts.push(strip_tags(html)),
                 (_, PartType::Text(text)) => self.texts.push(text.to_string()),
-                // A message/rfc822 part mail-parser could not parse as a message.
-                ("message/rfc822", PartType::Binary(bytes) | PartType::InlineBinary(bytes)) => {
-                    self.returned
-                        .get_or_insert_with(|| Fields::parse(&String::from_utf8_lossy(bytes)));
-                }
+
                 // A multipart without a usable boundary comes back as raw bytes; its
                 // text is still the notice.
                 (t, PartType::Binary(bytes) | PartType::InlineBinary(bytes))

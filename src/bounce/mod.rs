@@ -143,8 +143,9 @@ impl Class {
 pub struct Original {
     /// `Message-ID` of the returned message, without angle brackets.
     pub message_id: Option<String>,
-    /// Envelope sender: the returned message's `Return-Path`, else the sender the report
-    /// names (`X-Postfix-Sender`, ARF `Original-Mail-From`).
+    /// Envelope sender (where a VERP token lives): the returned message's `Return-Path`,
+    /// else the sender the report names (`X-Postfix-Sender`, ARF `Original-Mail-From`),
+    /// else, for a bounce, the address the bounce itself was delivered to.
     pub envelope_from: Option<String>,
     /// Addresses in the returned message's `To`.
     pub to: Vec<String>,
@@ -234,7 +235,8 @@ fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
     let Some(findings) = findings else {
         return forwarded(&mail, depth).unwrap_or(Parsed::NotBounce);
     };
-    let original = original(&mail);
+    let complaint = findings.iter().any(|f| f.reason == Some(Reason::Feedback));
+    let original = original(&mail, complaint);
     let reports = findings
         .into_iter()
         .map(|f| classify::report(f, original.clone()))
@@ -253,35 +255,50 @@ fn forwarded(mail: &Mail, depth: usize) -> Option<Parsed> {
     }
 }
 
-fn original(mail: &Mail) -> Original {
-    let returned = mail.returned.clone().unwrap_or_default();
-    let returned = if returned.is_empty() {
-        text::inline_returned_headers(mail).unwrap_or_default()
-    } else {
-        returned
+/// What the report says about the message it returns. `complaint`: the report is an ARF
+/// complaint, whose own addressee is the feedback-loop mailbox, not our envelope sender.
+fn original(mail: &Mail, complaint: bool) -> Original {
+    let returned = mail
+        .returned
+        .clone()
+        .filter(|r| !r.is_empty())
+        .or_else(|| text::inline_returned_headers(mail))
+        .unwrap_or_default();
+    let message_id = returned.get_nonempty("message-id").and_then(message_id);
+    // A bounce goes to the envelope sender of the message it returns (RFC 3464 §2), so
+    // where the returned copy and the report say nothing, the bounce's own delivery
+    // address is that sender.
+    let delivered_to = || {
+        ["x-original-to", "delivered-to", "to"]
+            .iter()
+            .find_map(|name| {
+                mail.headers
+                    .get_nonempty(name)
+                    .and_then(fields::first_address)
+            })
     };
-    let message_id = returned
-        .get_nonempty("message-id")
-        .map(|v| {
-            v.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
-        })
-        .filter(|v| !v.is_empty());
     let envelope_from = returned
         .get_nonempty("return-path")
         .and_then(fields::first_address)
-        .or_else(|| report::reported_sender(mail));
-    let to = returned
-        .all("to")
-        .flat_map(fields::addresses)
-        .collect::<Vec<_>>();
+        .or_else(|| report::reported_sender(mail))
+        .or_else(|| if complaint { None } else { delivered_to() });
+    let to = returned.all("to").flat_map(fields::addresses).collect();
     Original {
         message_id,
         envelope_from,
         to,
     }
+}
+
+/// `<id@host>` (possibly with a comment around it), or a bare `id@host`.
+fn message_id(value: &str) -> Option<String> {
+    let value = value.trim();
+    let id = match value.split_once('<') {
+        Some((_, rest)) => rest.split('>').next().unwrap_or_default(),
+        None => value.split_whitespace().next().unwrap_or_default(),
+    };
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 #[cfg(test)]

@@ -114,10 +114,17 @@ pub fn inline_returned_headers(mail: &Mail) -> Option<Fields> {
     let body = body(mail);
     let lines: Vec<&str> = body.lines().collect();
     let start = returned_start(&lines);
-    let first_header = lines[start..]
-        .iter()
-        .position(|l| is_header_line(l))
-        .map(|p| start + p)?;
+    // Delivery-status fields may come first; the copy starts with a message header.
+    let first_header = (start..lines.len())
+        .find(|&i| starts_header_block(&lines, i))
+        .or_else(|| {
+            (start..lines.len()).find(|&i| {
+                is_header_line(lines[i])
+                    && !REPORT_FIELDS
+                        .iter()
+                        .any(|f| lines[i].to_ascii_lowercase().starts_with(f))
+            })
+        })?;
     let fields = Fields::parse(&lines[first_header..].join("\n"));
     (!fields.is_empty()).then_some(fields)
 }
