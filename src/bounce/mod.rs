@@ -9,6 +9,7 @@
 //! - [`mbox`] splits a file into messages and normalises line endings.
 //! - `mime` sorts a message's MIME parts (mail-parser does the decoding).
 //! - `report` reads the machine-readable reports: delivery status and ARF.
+//! - `ses` reads Amazon SES notifications (JSON sent by SNS e-mail).
 //! - `text` reads the free-text notices of Postfix, Exim, qmail, Exchange and friends.
 //! - `classify` turns status codes and diagnostic text into a [`Reason`].
 
@@ -18,6 +19,7 @@ pub mod mbox;
 mod mime;
 mod phrases;
 mod report;
+mod ses;
 mod text;
 
 use serde::Serialize;
@@ -228,6 +230,9 @@ pub fn parse_file(bytes: &[u8]) -> Vec<Parsed> {
 
 fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
     let mail = Mail::read(raw);
+    if let Some((findings, original)) = ses::notification(&mail) {
+        return classified(findings, &original);
+    }
     let findings = report::feedback(&mail)
         .or_else(|| report::delivery_status(&mail))
         .or_else(|| text::notice(&mail))
@@ -236,12 +241,16 @@ fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
         return forwarded(&mail, depth).unwrap_or(Parsed::NotBounce);
     };
     let complaint = findings.iter().any(|f| f.reason == Some(Reason::Feedback));
-    let original = original(&mail, complaint);
-    let reports = findings
-        .into_iter()
-        .map(|f| classify::report(f, original.clone()))
-        .collect();
-    Parsed::Bounce(reports)
+    classified(findings, &original(&mail, complaint))
+}
+
+fn classified(findings: Vec<Finding>, original: &Original) -> Parsed {
+    Parsed::Bounce(
+        findings
+            .into_iter()
+            .map(|f| classify::report(f, original.clone()))
+            .collect(),
+    )
 }
 
 /// A bounce forwarded as an attachment (someone sent it on to postmaster).

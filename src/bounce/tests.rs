@@ -242,3 +242,37 @@ fn a_temporary_dns_failure_is_not_a_dead_host() {
     let r = only_report(&parsed);
     assert_eq!((r.class, r.reason), (Class::Soft, Reason::NetworkError));
 }
+
+#[test]
+fn amazon_ses_notifications_by_sns_email() {
+    let complaint = r#"From: SES <no-reply@sns.amazonaws.com>
+Subject: AWS Notification Message
+
+{"notificationType":"Complaint","complaint":{"complainedRecipients":[{"emailAddress":"Reader@example.com"}],"complaintFeedbackType":"abuse"},"mail":{"source":"bounces+d9.x@news.example.org","commonHeaders":{"messageId":"<m3@news.example.org>","to":["reader@example.com"]}}}
+
+--
+If you wish to stop receiving notifications from this topic, please click below.
+"#;
+    let parsed = parse(complaint.as_bytes());
+    let r = only_report(&parsed);
+    assert_eq!(r.recipient, "reader@example.com");
+    assert_eq!((r.class, r.reason), (Class::None, Reason::Feedback));
+    assert_eq!(r.feedback_type.as_deref(), Some("abuse"));
+    assert_eq!(
+        r.original.message_id.as_deref(),
+        Some("m3@news.example.org")
+    );
+    assert_eq!(
+        r.original.envelope_from.as_deref(),
+        Some("bounces+d9.x@news.example.org")
+    );
+
+    // SNS wraps long lines with "!" at the end and a space at the start of the next.
+    let bounce = "From: SES <no-reply@sns.amazonaws.com>\nSubject: AWS Notification Message\n\n\
+        {\"notificationType\":\"Bounce\",\"bounce\":{\"bouncedRecipients\":[{\"emailAddress\":\"gone@exam!\n \
+        ple.com\",\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 user unknown\"}]},\"mail\":{}}\n";
+    let parsed = parse(bounce.as_bytes());
+    let r = only_report(&parsed);
+    assert_eq!(r.recipient, "gone@example.com");
+    assert_eq!((r.class, r.reason), (Class::Hard, Reason::UserUnknown));
+}

@@ -36,6 +36,20 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
 /// Auto-replies (RFC 3834 and the vacation responders that predate it): the replying
 /// address is the recipient.
 pub fn auto_reply(mail: &Mail) -> Option<Vec<Finding>> {
+    if !is_auto_reply(mail) {
+        return None;
+    }
+    let h = &mail.headers;
+    let recipient = h.get("from").and_then(first_address)?;
+    Some(vec![Finding {
+        recipient,
+        reason: Some(Reason::Vacation),
+        diagnostic: mail.subject.clone(),
+        ..Finding::default()
+    }])
+}
+
+fn is_auto_reply(mail: &Mail) -> bool {
     let h = &mail.headers;
     let header_says = h
         .get("auto-submitted")
@@ -62,16 +76,7 @@ pub fn auto_reply(mail: &Mail) -> Option<Vec<Finding>> {
     .iter()
     .any(|p| subject.contains(p))
         || subject.starts_with("auto:");
-    if !(header_says || subject_says) {
-        return None;
-    }
-    let recipient = h.get("from").and_then(first_address)?;
-    Some(vec![Finding {
-        recipient,
-        reason: Some(Reason::Vacation),
-        diagnostic: mail.subject.clone(),
-        ..Finding::default()
-    }])
+    header_says || subject_says
 }
 
 /// A report's readable text split into lines, with where the notice proper ends (the
@@ -192,8 +197,6 @@ fn is_bounce(mail: &Mail) -> bool {
         "mdaemon",
         "mail.delivery",
         "delivery subsystem",
-        "no-reply@",
-        "noreply@",
     ]
     .iter()
     .any(|p| from.contains(p))
@@ -235,10 +238,18 @@ fn is_bounce(mail: &Mail) -> bool {
         "warning:",
         "failure delivery",
         "bounce",
+        "mail error",
+        // "Mail error notice", "returned mail": Japanese carriers' subjects.
+        "メールエラー",
+        "エラーメール",
+        "不達",
     ]
     .iter()
     .any(|p| subject.contains(p));
-    from_daemon || subject_bounce
+    // Mail from the null sender is a bounce or an auto-reply (RFC 5321 §4.5.5, RFC 3834);
+    // only the former is read as a notice.
+    let null_sender = h.get("return-path").is_some_and(|v| v.trim() == "<>");
+    from_daemon || subject_bounce || null_sender && !is_auto_reply(mail)
 }
 
 /// Where the copy of the returned message starts in a notice (or the end).
