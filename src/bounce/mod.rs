@@ -11,7 +11,20 @@
 //! - `report` reads the machine-readable reports: delivery status and ARF.
 //! - `ses` reads Amazon SES notifications (JSON sent by SNS e-mail).
 //! - `text` reads the free-text notices of Postfix, Exim, qmail, Exchange and friends.
-//! - `classify` turns status codes and diagnostic text into a [`Reason`].
+//! - `classify` turns status codes and diagnostic text into a [`Reason`]; `phrases` holds
+//!   the wording it recognises.
+//!
+//! # Use
+//!
+//! ```
+//! use mailroom::bounce::{self, Class, Parsed};
+//!
+//! let raw = b"From: MAILER-DAEMON@mx.example.net\nSubject: failure notice\n\n\
+//!             <gone@example.com>:\nRemote host said: 550 5.1.1 <gone@example.com>... User unknown\n";
+//! let Parsed::Bounce(reports) = bounce::parse(raw) else { panic!("a bounce") };
+//! assert_eq!(reports[0].recipient, "gone@example.com");
+//! assert_eq!(reports[0].class, Class::Hard);
+//! ```
 
 mod classify;
 mod fields;
@@ -156,7 +169,9 @@ pub struct Original {
 /// One recipient's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// The failed (or complaining, or auto-replying) address, lower case.
+    /// The failed (or complaining, or auto-replying) address, lower case. Empty for a
+    /// complaint whose report redacts the address: look the message up by
+    /// [`Original::message_id`] instead.
     pub recipient: String,
     pub class: Class,
     pub reason: Reason,

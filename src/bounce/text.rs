@@ -27,6 +27,7 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
         let whole = notice.join("\n");
         findings = fallback_recipients(mail)
             .into_iter()
+            .take(super::MAX_RECIPIENTS)
             .map(|r| finding(r, &whole))
             .collect();
     }
