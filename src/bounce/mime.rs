@@ -13,8 +13,6 @@ pub struct Mail {
     pub headers: Fields,
     /// The decoded Subject (encoded words resolved).
     pub subject: String,
-    /// `type/subtype` of the top-level part, lower case.
-    pub content_type: String,
     /// Text of the readable parts (text/plain, text/html without tags), in order.
     pub texts: Vec<String>,
     /// Contents of `message/delivery-status` parts (RFC 3464).
@@ -50,9 +48,6 @@ impl Mail {
 
     fn collect(&mut self, message: &Message<'_>, raw: &[u8]) {
         self.subject = message.subject().unwrap_or_default().to_string();
-        if let Some(root) = message.parts.first() {
-            self.content_type = mime_type(root);
-        }
         for part in &message.parts {
             let kind = mime_type(part);
             match (kind.as_str(), &part.body) {

@@ -10,7 +10,10 @@
 //! - `mime` sorts a message's MIME parts (mail-parser does the decoding).
 //! - `report` reads the machine-readable reports: delivery status and ARF.
 //! - `ses` reads Amazon SES notifications (JSON sent by SNS e-mail).
-//! - `text` reads the free-text notices of Postfix, Exim, qmail, Exchange and friends.
+//! - `text` reads the free-text notices of Postfix, Exim, qmail, Exchange and friends;
+//!   `body` finds the notice, transcript and returned copy in a report's text.
+//! - `autoreply` recognises vacation and other automatic replies.
+//! - `codes` finds reply codes, status codes and the refused command in text.
 //! - `classify` turns status codes and diagnostic text into a [`Reason`]; `phrases` holds
 //!   the wording it recognises.
 //!
@@ -26,7 +29,10 @@
 //! assert_eq!(reports[0].class, Class::Hard);
 //! ```
 
+mod autoreply;
+mod body;
 mod classify;
+mod codes;
 mod fields;
 pub mod mbox;
 mod mime;
@@ -216,7 +222,7 @@ struct Finding {
     /// Type of the Diagnostic-Code (`smtp`, `x-unix`, `x-postfix`), lower case.
     diag_type: Option<String>,
     /// The SMTP command the remote server rejected, when the notice says.
-    command: Option<classify::Command>,
+    command: Option<codes::Command>,
     /// Set when the kind of message already decides the reason (ARF, auto-reply).
     reason: Option<Reason>,
     feedback_type: Option<String>,
@@ -251,7 +257,7 @@ fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
     let findings = report::feedback(&mail)
         .or_else(|| report::delivery_status(&mail))
         .or_else(|| text::notice(&mail))
-        .or_else(|| text::auto_reply(&mail));
+        .or_else(|| autoreply::auto_reply(&mail));
     let Some(findings) = findings else {
         return forwarded(&mail, depth).unwrap_or(Parsed::NotBounce);
     };
@@ -286,7 +292,7 @@ fn original(mail: &Mail, complaint: bool) -> Original {
         .returned
         .clone()
         .filter(|r| !r.is_empty())
-        .or_else(|| text::inline_returned_headers(mail))
+        .or_else(|| body::inline_returned_headers(mail))
         .unwrap_or_default();
     let message_id = returned.get_nonempty("message-id").and_then(message_id);
     // A bounce goes to the envelope sender of the message it returns (RFC 3464 §2), so

@@ -1,10 +1,10 @@
 //! The machine-readable reports: RFC 3464 delivery status (one block per recipient after a
 //! per-message block) and RFC 5965 feedback reports (ARF complaints).
 
-use super::classify::{best_status, find_command, find_reply_code, find_status};
+use super::codes::{best_status, find_command, find_reply_code, find_status};
 use super::fields::{Fields, addresses, first_address, typed_value};
 use super::mime::Mail;
-use super::{Finding, Reason, text};
+use super::{Finding, Reason, body};
 
 /// Complaints: one finding per complaining recipient the report names.
 pub fn feedback(mail: &Mail) -> Option<Vec<Finding>> {
@@ -37,6 +37,7 @@ fn junk_report(mail: &Mail) -> Option<Vec<Finding>> {
     let recipients: Vec<String> = returned
         .all("x-hmxmroriginalrecipient")
         .filter_map(first_address)
+        .take(super::MAX_RECIPIENTS)
         .collect();
     if recipients.is_empty() {
         return None;
@@ -75,8 +76,8 @@ pub fn delivery_status(mail: &Mail) -> Option<Vec<Finding>> {
         mail.status_parts.join("\n\n")
     };
     let blocks = recipient_blocks(&source);
-    let body = text::body(mail);
-    let notice = text::Notice::new(&body);
+    let body = body::body(mail);
+    let notice = body::Notice::new(&body);
     let findings: Vec<Finding> = blocks
         .iter()
         .filter_map(|block| finding(block, mail, &notice))
@@ -150,7 +151,7 @@ fn recipient_blocks(text: &str) -> Vec<Fields> {
     blocks
 }
 
-fn finding(block: &Fields, mail: &Mail, notice: &text::Notice<'_>) -> Option<Finding> {
+fn finding(block: &Fields, mail: &Mail, notice: &body::Notice<'_>) -> Option<Finding> {
     let recipient = [
         "final-recipient",
         "original-recipient",

@@ -3,14 +3,14 @@
 
 use serde_json::Value;
 
-use super::classify::{find_reply_code, find_status};
+use super::codes::{find_reply_code, find_status};
 use super::fields::{first_address, typed_value};
 use super::mime::Mail;
-use super::{Finding, MAX_RECIPIENTS, Original, Reason, text};
+use super::{Finding, MAX_RECIPIENTS, Original, Reason, body};
 
 /// The findings of an SES notification and what it says about our message.
 pub fn notification(mail: &Mail) -> Option<(Vec<Finding>, Original)> {
-    let json = document(&text::body(mail))?;
+    let json = document(&body::body(mail))?;
     let kind = json.get("notificationType")?.as_str()?;
     let findings: Vec<Finding> = match kind {
         "Bounce" => entries(&json["bounce"]["bouncedRecipients"])
