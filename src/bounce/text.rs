@@ -199,14 +199,14 @@ pub fn anchor(line: &str) -> Option<String> {
 
 /// Each failed address with the text about it.
 fn recipients(notice: &[&str], excluded: &[Vec<String>; 2]) -> Vec<(String, String)> {
+    let [lenient, strict] = excluded;
     let keep = |list: &[String], a: &str| !list.iter().any(|e| e == a) && !is_daemon(a);
     let anchors: Vec<(usize, String)> = notice
         .iter()
         .enumerate()
         .filter_map(|(i, l)| anchor(l).map(|a| (i, a)))
-        .filter(|(_, a)| keep(&excluded[0], a))
         .collect();
-    let marks = if anchors.is_empty() {
+    let mentions = || -> Vec<(usize, String)> {
         notice
             .iter()
             .enumerate()
@@ -216,11 +216,26 @@ fn recipients(notice: &[&str], excluded: &[Vec<String>; 2]) -> Vec<(String, Stri
                     .flat_map(addresses)
                     .map(move |a| (i, a))
             })
-            .filter(|(_, a)| keep(&excluded[1], a))
+            .filter(|(_, a)| keep(strict, a))
             .collect()
-    } else {
-        anchors
     };
+    // Addresses at the start of a line that are nobody we know; else any address in the
+    // prose; else a line-starting address that is the notice's own addressee after all
+    // (a message someone sent to themselves).
+    let mut marks: Vec<(usize, String)> = anchors
+        .iter()
+        .filter(|(_, a)| keep(strict, a))
+        .cloned()
+        .collect();
+    if marks.is_empty() {
+        marks = mentions();
+    }
+    if marks.is_empty() {
+        marks = anchors
+            .into_iter()
+            .filter(|(_, a)| keep(lenient, a))
+            .collect();
+    }
     let Some((_, first)) = marks.first() else {
         return Vec::new();
     };
