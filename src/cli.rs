@@ -52,6 +52,9 @@ pub enum Command {
         #[arg(long, value_name = "ADDRESS")]
         recipient: Option<String>,
     },
+    /// Read bounces and complaints (no database needed).
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
     /// Run the delivery worker (without the HTTP server).
     Worker {
         /// Exit once nothing is due instead of waiting for new work (for cron and scripts).
@@ -63,6 +66,18 @@ pub enum Command {
         /// Serve HTTP only; delivery is left to separate `mailroom worker` processes.
         #[arg(long)]
         http_only: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Print one JSON line per recipient of each bounce, complaint or auto-reply in the
+    /// files (a file may be an mbox of several messages); `{"bounce": false}` for a message
+    /// that is none of those.
+    Parse {
+        /// Message files (.eml or mbox).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -149,6 +164,11 @@ pub enum SendCommand {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<()> {
+    // Parsing bounces is a pure function of the files: it needs neither configuration nor
+    // a database, so it works on a machine where mailroom is not set up.
+    if let Command::Bounces(BouncesCommand::Parse { files }) = &cli.command {
+        return parse_bounces(files);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve { http_only } => serve(settings, http_only).await,
@@ -180,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     maildir,
                     recipient,
                 } => ingest(&ctx, &files, maildir.as_deref(), recipient.as_deref()).await,
-                Command::Serve { .. } => unreachable!("handled above"),
+                Command::Serve { .. } | Command::Bounces(_) => unreachable!("handled above"),
             }
         }
     }
@@ -455,6 +475,45 @@ async fn ingest(
             .with_context(|| file.display().to_string())?;
     }
     println!("{report}");
+    Ok(())
+}
+
+fn parse_bounces(files: &[PathBuf]) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for file in files {
+        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let name = file.display().to_string();
+        for (n, parsed) in crate::bounce::parse_file(&raw).iter().enumerate() {
+            let msg = n + 1;
+            let lines = match parsed {
+                crate::bounce::Parsed::NotBounce => {
+                    vec![serde_json::json!({ "file": name, "msg": msg, "bounce": false })]
+                }
+                crate::bounce::Parsed::Bounce(reports) => reports
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "file": name,
+                            "msg": msg,
+                            "recipient": r.recipient,
+                            "class": r.class,
+                            "reason": r.reason,
+                            "status": r.status,
+                            "reply_code": r.reply_code,
+                            "feedback_type": r.feedback_type,
+                            "diagnostic": r.diagnostic,
+                            "message_id": r.original.message_id,
+                            "envelope_from": r.original.envelope_from,
+                        })
+                    })
+                    .collect(),
+            };
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
     Ok(())
 }
 

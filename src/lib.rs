@@ -8,9 +8,11 @@
 //! - [`message`] builds each MIME message with its list headers, tokens and VERP envelope.
 //! - [`transport`] hands messages to SMTP (lettre, pooled) or a local `.eml` outbox.
 //! - [`worker`] claims due deliveries, rate-limits, sends and records outcomes.
+//! - [`bounce`] reads bounces and complaints: who failed, why, hard or soft.
 //! - [`db`] holds every SQL statement (SQLite via sqlx, migrations in `migrations/`).
 //! - [`http`] and [`startup`] serve the HTTP surface; [`cli`] is the command line.
 
+pub mod bounce;
 pub mod cli;
 pub mod config;
 pub mod db;

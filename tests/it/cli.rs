@@ -21,6 +21,8 @@ fn every_command_has_help() {
         &["subscribers", "show"],
         &["subscribers", "unsubscribe"],
         &["ingest"],
+        &["bounces"],
+        &["bounces", "parse"],
         &["send"],
         &["send", "status"],
         &["send", "pause"],

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod bounces;
 mod cli;
 mod crash;
 mod delivery;

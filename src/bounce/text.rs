@@ -1,0 +1,337 @@
+//! Free-text bounce notices (Postfix, Exim, qmail, Sendmail, Exchange, Gmail, …). No two
+//! servers word their notice alike, but nearly all follow one shape:
+//! a preamble, then each failed address at the start of a line followed by the remote
+//! server's reply, then a copy of the returned message. We read that shape rather than
+//! keep a parser per server.
+
+use super::Finding;
+use super::autoreply::is_auto_reply;
+use super::body::{body, inline_returned_headers, returned_start};
+use super::codes::{best_status, find_command, find_reply_code};
+use super::fields::{addresses, first_address};
+use super::mime::Mail;
+
+/// Bounces that are no RFC 3464 report: one finding per failed address in the notice.
+pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
+    if !is_bounce(mail) {
+        return None;
+    }
+    let body = body(mail);
+    let lines: Vec<&str> = body.lines().collect();
+    let notice = &lines[..returned_start(&lines)];
+    let excluded = [not_recipients(mail, false), not_recipients(mail, true)];
+    let mut findings: Vec<Finding> = recipients(notice, &excluded)
+        .into_iter()
+        .take(super::MAX_RECIPIENTS)
+        .map(|(recipient, block)| finding(recipient, &block))
+        .collect();
+    if findings.is_empty() {
+        let whole = notice.join("\n");
+        findings = fallback_recipients(mail)
+            .into_iter()
+            .take(super::MAX_RECIPIENTS)
+            .map(|r| finding(r, &whole))
+            .collect();
+    }
+    (!findings.is_empty()).then_some(findings)
+}
+
+fn finding(recipient: String, block: &str) -> Finding {
+    Finding {
+        status: best_status(None, block),
+        reply_code: find_reply_code(block),
+        command: find_command(block),
+        diagnostic: collapse(block),
+        recipient,
+        ..Finding::default()
+    }
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether the message is a delivery failure notice at all.
+fn is_bounce(mail: &Mail) -> bool {
+    let h = &mail.headers;
+    if h.has("x-failed-recipients") {
+        return true;
+    }
+    let from = h.get("from").unwrap_or_default().to_ascii_lowercase();
+    let from_daemon = [
+        "mailer-daemon",
+        "mailer_daemon",
+        "postmaster",
+        "post_master",
+        "mail delivery",
+        "maildelivery",
+        "mail administrator",
+        "mail system",
+        "mdaemon",
+        "mail.delivery",
+        "delivery subsystem",
+    ]
+    .iter()
+    .any(|p| from.contains(p))
+        || from.trim() == "<>";
+    let subject = mail.subject.to_lowercase();
+    let subject_bounce = [
+        "undeliver",
+        "undelivered",
+        "delivery status",
+        "delivery failure",
+        "delivery failed",
+        "delivery has failed",
+        "delivery notification",
+        "delivery problem",
+        "failure notice",
+        "failed delivery",
+        "failed mail",
+        "returned mail",
+        "returned to sender",
+        "mail delivery",
+        "non-delivery",
+        "nondeliverable",
+        "non delivery",
+        "could not be delivered",
+        "could not send message",
+        "delivery report",
+        "mail system error",
+        "permanent error",
+        "delayed mail",
+        "message delayed",
+        "delivery delayed",
+        "not delivered",
+        "error sending message",
+        "mail could not be delivered",
+        "rejected",
+        "returned message",
+        "message you sent",
+        "unable to deliver",
+        "warning:",
+        "failure delivery",
+        "bounce",
+        "mail error",
+        // "Mail error notice", "returned mail": Japanese carriers' subjects.
+        "メールエラー",
+        "エラーメール",
+        "不達",
+    ]
+    .iter()
+    .any(|p| subject.contains(p));
+    // Mail from the null sender is a bounce or an auto-reply (RFC 5321 §4.5.5, RFC 3834);
+    // only the former is read as a notice.
+    let null_sender = h.get("return-path").is_some_and(|v| v.trim() == "<>");
+    from_daemon || subject_bounce || null_sender && !is_auto_reply(mail)
+}
+
+/// Addresses that appear in a notice but are not failed recipients: the report's own
+/// sender and the returned message's envelope sender. `strict` adds the report's
+/// addressee and the returned message's author, which a diagnostic may quote
+/// ("<author>... Access denied") but which rarely start a line of their own.
+fn not_recipients(mail: &Mail, strict: bool) -> Vec<String> {
+    let own: &[&str] = if strict {
+        &["from", "to", "return-path", "reply-to"]
+    } else {
+        &["from", "return-path"]
+    };
+    let mut out: Vec<String> = own
+        .iter()
+        .flat_map(|name| mail.headers.all(name).flat_map(addresses))
+        .collect();
+    if let Some(returned) = mail
+        .returned
+        .clone()
+        .or_else(|| inline_returned_headers(mail))
+    {
+        out.extend(returned.all("return-path").flat_map(addresses));
+        if strict {
+            for name in ["from", "sender"] {
+                out.extend(returned.all(name).flat_map(addresses));
+            }
+        }
+    }
+    out
+}
+
+/// The address a line starts with, if the line is about that address: `<a@b>: …`,
+/// `a@b`, `a@b... User unknown`, `"a@b"`, `Recipient: a@b`.
+pub fn anchor(line: &str) -> Option<String> {
+    let mut rest = line.trim_start();
+    for prefix in [
+        "recipient address:",
+        "recipient:",
+        "failed recipient:",
+        "original recipient:",
+        "address:",
+        "rcpt:",
+        "rcpt to:",
+        "* ",
+        "- ",
+        "to:",
+    ] {
+        if let Some(head) = rest.get(..prefix.len())
+            && head.eq_ignore_ascii_case(prefix)
+        {
+            rest = rest[prefix.len()..].trim_start();
+            break;
+        }
+    }
+    let rest = rest.trim_start_matches(['<', '"', '\'', '(', '[']);
+    let word_end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, '>' | '"' | '\'' | ')' | ']' | ','))
+        .unwrap_or(rest.len());
+    let word = rest[..word_end].trim_end_matches([':', '.', ';']);
+    let address = first_address(word)?;
+    // The whole leading word must be the address, not e.g. a URL that contains one.
+    if word.to_ascii_lowercase() != address {
+        return None;
+    }
+    // `display@name <real@address>`: the bracketed one is where the mail went.
+    let after = rest[word_end..]
+        .trim_start_matches(['>', '"', '\''])
+        .trim_start();
+    match after.strip_prefix('<').and_then(|a| a.split_once('>')) {
+        Some((inner, _)) => Some(first_address(inner).unwrap_or(address)),
+        None => Some(address),
+    }
+}
+
+/// Each failed address with the text about it.
+fn recipients(notice: &[&str], excluded: &[Vec<String>; 2]) -> Vec<(String, String)> {
+    let [lenient, strict] = excluded;
+    let keep = |list: &[String], a: &str| !list.iter().any(|e| e == a) && !is_daemon(a);
+    let anchors: Vec<(usize, String)> = notice
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| anchor(l).map(|a| (i, a)))
+        .collect();
+    let mentions = || -> Vec<(usize, String)> {
+        notice
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.split_whitespace()
+                    .filter(|word| !word.contains("://"))
+                    .flat_map(addresses)
+                    .map(move |a| (i, a))
+            })
+            .filter(|(_, a)| keep(strict, a))
+            .collect()
+    };
+    // Addresses at the start of a line that are nobody we know; else any address in the
+    // prose; else a line-starting address that is the notice's own addressee after all
+    // (a message someone sent to themselves).
+    let mut marks: Vec<(usize, String)> = anchors
+        .iter()
+        .filter(|(_, a)| keep(strict, a))
+        .cloned()
+        .collect();
+    if marks.is_empty() {
+        marks = mentions();
+    }
+    if marks.is_empty() {
+        marks = anchors
+            .into_iter()
+            .filter(|(_, a)| keep(lenient, a))
+            .collect();
+    }
+    let Some((_, first)) = marks.first() else {
+        return Vec::new();
+    };
+    // One failed address: the whole notice is about it, whatever order the server wrote
+    // the reason and the address in.
+    if marks.iter().all(|(_, a)| a == first) {
+        return vec![(first.clone(), notice.join("\n"))];
+    }
+    blocks(notice, &marks)
+}
+
+/// Text for each address: from each line that names it to the line where another address
+/// starts, joined over all such lines.
+fn blocks(notice: &[&str], marks: &[(usize, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (n, (line, address)) in marks.iter().enumerate() {
+        let previous_same = n > 0 && marks[n - 1].1 == *address;
+        if previous_same {
+            continue;
+        }
+        let end = marks[n + 1..]
+            .iter()
+            .find(|(_, a)| a != address)
+            .map_or(notice.len(), |(l, _)| *l);
+        let text = paragraph(&notice[*line..end.max(*line + 1)]);
+        let full = out.len() >= super::MAX_RECIPIENTS;
+        match out.iter_mut().find(|(a, _)| a == address) {
+            Some((_, existing)) => {
+                existing.push('\n');
+                existing.push_str(&text);
+            }
+            None if !full => out.push((address.clone(), text)),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Lines of a block up to its second paragraph break: the address line, the reply,
+/// and the paragraph after it (Exim and qmail put the reply there) — not the boilerplate
+/// that closes a notice.
+pub fn paragraph(lines: &[&str]) -> String {
+    let mut out = Vec::new();
+    let mut breaks = 0;
+    let mut seen_text = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            if seen_text && i > 0 {
+                breaks += 1;
+                if breaks >= 2 {
+                    break;
+                }
+            }
+            continue;
+        }
+        seen_text = true;
+        out.push(*line);
+    }
+    out.join("\n")
+}
+
+fn is_daemon(address: &str) -> bool {
+    let local = address.split('@').next().unwrap_or_default();
+    matches!(local, "mailer-daemon" | "mailer_daemon" | "double-bounce")
+}
+
+/// When the notice names no address: the headers some servers add, or the returned
+/// message's addressee.
+fn fallback_recipients(mail: &Mail) -> Vec<String> {
+    let failed: Vec<String> = mail
+        .headers
+        .all("x-failed-recipients")
+        .flat_map(addresses)
+        .collect();
+    if !failed.is_empty() {
+        return failed;
+    }
+    let returned = mail
+        .returned
+        .clone()
+        .or_else(|| inline_returned_headers(mail));
+    let Some(returned) = returned else {
+        return Vec::new();
+    };
+    let to: Vec<String> = returned.all("to").flat_map(addresses).collect();
+    if !to.is_empty() {
+        return to;
+    }
+    returned
+        .all("received")
+        .filter_map(|r| {
+            r.to_ascii_lowercase()
+                .split_once(" for ")
+                .map(|(_, f)| f.to_string())
+        })
+        .filter_map(|f| first_address(&f))
+        .take(1)
+        .collect()
+}
