@@ -72,9 +72,11 @@ fn main() {
             .unwrap();
         ctx.db.finalize_issue(210, Source::Cli).await.unwrap();
         let list: Vec<NewSubscriber> = (0..messages)
-            .map(|k| NewSubscriber {
-                email: SubscriberEmail::parse(&format!("r{k}@example.org")).unwrap(),
-                name: String::new(),
+            .map(|k| {
+                NewSubscriber::active(
+                    SubscriberEmail::parse(&format!("r{k}@example.org")).unwrap(),
+                    "",
+                )
             })
             .collect();
         ctx.db.add_subscribers(&list, Source::Cli).await.unwrap();

@@ -1,5 +1,6 @@
 //! The `mailroom` command line: parsing with clap, one function per command.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -9,9 +10,9 @@ use crate::config::{Settings, TransportKind};
 use crate::db::Source;
 use crate::db::deliveries::{Schedule, SendAction};
 use crate::db::issues::Imported;
-use crate::db::subscribers::{Added, NewSubscriber};
+use crate::db::subscribers::{Added, ListQuery, NewSubscriber, Removed};
 use crate::db::unsubscribe::Change;
-use crate::domain::{IssueStatus, SubscriberEmail};
+use crate::domain::{IssueStatus, SubscriberEmail, SubscriberStatus};
 use crate::message::Recipient;
 use crate::render::Renderer;
 use crate::startup::{Application, Context, shutdown_signal};
@@ -128,20 +129,74 @@ pub enum IssueCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SubscriberCommand {
-    /// Add one active subscriber.
+    /// Add one subscriber (consent recorded as given through the CLI).
     Add {
         email: String,
         #[arg(long, default_value = "")]
         name: String,
+        #[arg(long, value_enum, default_value = "active")]
+        status: NewStatus,
     },
+    /// Erase a subscriber on request: their data goes, a hash of the address stays so no
+    /// import re-adds them. To stop mail but keep the record, use `unsubscribe`.
+    Remove { email: String },
     /// Unsubscribe someone on their behalf (a request by phone, a support ticket).
     Unsubscribe { email: String },
     /// Show one subscriber: status, consent, and every change with when and how.
     Show { email: String },
-    /// Import a CSV file with a header row `email,name`; all rows or none.
-    Import { file: PathBuf },
+    /// List subscribers, oldest first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<SubscriberStatus>,
+        /// Only addresses or names containing TEXT (case-insensitive).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: u64,
+    },
+    /// Import a CSV file: header row with `email` and optionally `name`, `status`,
+    /// `consent_source`, `consent_at`, `consent_ip`; other columns become attributes.
+    /// Existing subscribers are updated (name, attributes), never revived if they left.
+    /// All rows or none, unless --skip-invalid.
+    Import {
+        file: PathBuf,
+        /// Status for new subscribers whose row has none.
+        #[arg(long, value_enum, default_value = "active")]
+        status: NewStatus,
+        /// Import the valid rows and report the others, instead of importing nothing.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Check the file and report what would change, without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the list as CSV (to standard output, or --output); importing it reproduces
+    /// the list.
+    Export {
+        #[arg(long, value_enum)]
+        status: Option<SubscriberStatus>,
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Count subscribers per status.
     Stats,
+}
+
+/// The statuses a new subscriber may start in.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum NewStatus {
+    Active,
+    Pending,
+}
+
+impl From<NewStatus> for SubscriberStatus {
+    fn from(s: NewStatus) -> Self {
+        match s {
+            NewStatus::Active => SubscriberStatus::Active,
+            NewStatus::Pending => SubscriberStatus::Pending,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,7 +417,11 @@ async fn preview(ctx: &Context, number: u32, out: &Path, email: &str, name: &str
 
 async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
     match command {
-        SubscriberCommand::Add { email, name } => {
+        SubscriberCommand::Add {
+            email,
+            name,
+            status,
+        } => {
             let email = SubscriberEmail::parse(&email).with_context(|| format!("{email:?}"))?;
             let name = name.trim().to_string();
             anyhow::ensure!(
@@ -373,14 +432,21 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
                 .db
                 .add_subscriber(
                     &NewSubscriber {
-                        email: email.clone(),
-                        name,
+                        status: status.into(),
+                        ..NewSubscriber::active(email.clone(), name)
                     },
                     Source::Cli,
                 )
                 .await?
             {
-                Added::Created(id) => println!("added {email} (subscriber {id}, active)"),
+                Added::Created(id) => println!(
+                    "added {email} (subscriber {id}, {})",
+                    SubscriberStatus::from(status)
+                ),
+                Added::Erased => anyhow::bail!(
+                    "{email} was removed from the list on request; only their own confirmed \
+                     subscription can add them again"
+                ),
                 Added::Exists { id, status } => {
                     println!(
                         "{email} is already on the list (subscriber {id}, {status}); left unchanged"
@@ -388,15 +454,79 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
                 }
             }
         }
-        SubscriberCommand::Import { file } => {
-            let rows = crate::subscribers::read_csv(&file)?;
-            let created = ctx.db.add_subscribers(&rows, Source::CsvImport).await?;
-            println!(
-                "{}: {} row(s), {created} added, {} already on the list (left unchanged)",
-                file.display(),
-                rows.len(),
-                rows.len() as u64 - created
-            );
+        SubscriberCommand::Import {
+            file,
+            status,
+            skip_invalid,
+            dry_run,
+        } => {
+            let options = crate::subscribers::ImportOptions {
+                status: status.into(),
+                skip_invalid,
+                dry_run,
+                consent_source: "import".into(),
+            };
+            let report = crate::subscribers::import(&ctx.db, &file, &options).await?;
+            if report.invalid_count > 0 && !skip_invalid {
+                anyhow::bail!("{report}\n(--skip-invalid imports the valid rows)");
+            }
+            println!("{report}");
+        }
+        SubscriberCommand::Export { status, output } => {
+            let written = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    crate::subscribers::export(&ctx.db, status, file, true).await?
+                }
+                None => {
+                    let stdout = std::io::stdout().lock();
+                    crate::subscribers::export(&ctx.db, status, stdout, true).await?
+                }
+            };
+            eprintln!("exported {written} subscriber(s)");
+        }
+        SubscriberCommand::Remove { email } => {
+            let s = require_subscriber(ctx, &email).await?;
+            match ctx.db.remove_subscriber(s.id, Source::Admin).await? {
+                Removed::Done { status } => println!(
+                    "{} removed (was {status}); a hash of the address is kept so no import adds it again",
+                    s.email
+                ),
+                Removed::Unknown => anyhow::bail!("{} is not on the list", s.email),
+            }
+        }
+        SubscriberCommand::List {
+            status,
+            search,
+            limit,
+        } => {
+            let mut query = ListQuery {
+                status,
+                search,
+                limit: 1000,
+                after_id: 0,
+            };
+            let mut shown = 0u64;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            'pages: loop {
+                let page = ctx.db.list_subscribers(&query).await?;
+                let Some(last) = page.last() else { break };
+                query.after_id = last.id;
+                for s in &page {
+                    if limit > 0 && shown == limit {
+                        break 'pages;
+                    }
+                    writeln!(
+                        out,
+                        "{:>8}  {:<12}  {:<40}  {}",
+                        s.id, s.status, s.email, s.name
+                    )?;
+                    shown += 1;
+                }
+            }
+            out.flush()?;
+            eprintln!("{shown} subscriber(s)");
         }
         SubscriberCommand::Unsubscribe { email } => {
             let s = require_subscriber(ctx, &email).await?;

@@ -1,119 +1,414 @@
-//! Reading subscriber lists from CSV: every row checked before anything is written.
+//! Subscriber lists as CSV: a streaming import that writes all or nothing, and a streaming
+//! export that a later import turns back into the same list.
+//!
+//! Columns by header name, in any order: `email` (required), `name`, `status`,
+//! `consent_source`, `consent_at`, `consent_ip`; every other column is an attribute.
 
-use std::collections::HashSet;
-use std::io::Read;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use futures_util::TryStreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use crate::db::subscribers::NewSubscriber;
-use crate::domain::SubscriberEmail;
+use crate::db::subscribers::{ImportRow, import_chunk};
+use crate::db::{Db, Source, timestamp};
+use crate::domain::{SubscriberEmail, SubscriberStatus};
 
-/// Rows that could not be imported, each with its line number and reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsvErrors {
-    pub file: String,
-    pub rows: Vec<(u64, String)>,
+/// Rows per upsert round: 13 binds each stays under SQLite's 32,766 limit.
+const CHUNK: usize = 2000;
+/// Invalid rows listed in a report; the rest are counted.
+const LISTED: usize = 50;
+
+const RESERVED: [&str; 6] = [
+    "email",
+    "name",
+    "status",
+    "consent_source",
+    "consent_at",
+    "consent_ip",
+];
+
+/// How an import treats the rows it reads.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Status of new subscribers whose row has no `status`.
+    pub status: SubscriberStatus,
+    /// Import the good rows even if some are invalid (default: nothing is written).
+    pub skip_invalid: bool,
+    /// Check and count everything, write nothing.
+    pub dry_run: bool,
+    /// Consent source recorded when a row has none.
+    pub consent_source: String,
 }
 
-impl std::fmt::Display for CsvErrors {
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    pub file: String,
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub duplicates: u64,
+    /// (line, address, status): left the list, so not revived.
+    pub skipped: Vec<(u64, String, String)>,
+    /// (line, reason), the first `LISTED`.
+    pub invalid: Vec<(u64, String)>,
+    pub invalid_count: u64,
+    /// Whether the changes were committed.
+    pub written: bool,
+}
+
+impl ImportReport {
+    fn invalid(&mut self, line: u64, reason: String) {
+        self.invalid_count += 1;
+        if self.invalid.len() < LISTED {
+            self.invalid.push((line, reason));
+        }
+    }
+}
+
+impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
+        for (line, reason) in &self.invalid {
+            writeln!(f, "{}:{line}: {reason}", self.file)?;
+        }
+        if self.invalid_count > self.invalid.len() as u64 {
+            writeln!(
+                f,
+                "{}: … and {} more invalid row(s)",
+                self.file,
+                self.invalid_count - self.invalid.len() as u64
+            )?;
+        }
+        for (line, email, status) in self.skipped.iter().take(LISTED) {
+            writeln!(
+                f,
+                "{}:{line}: skipped {email}: {status}, never re-added by an import",
+                self.file
+            )?;
+        }
+        if self.skipped.len() > LISTED {
+            writeln!(
+                f,
+                "{}: … and {} more skipped",
+                self.file,
+                self.skipped.len() - LISTED
+            )?;
+        }
+        write!(
             f,
-            "{}: {} invalid row(s); nothing was imported",
+            "{}: {} row(s): {} added, {} updated, {} unchanged, {} skipped, {} duplicate(s), {} invalid",
             self.file,
-            self.rows.len()
+            self.rows,
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.skipped.len(),
+            self.duplicates,
+            self.invalid_count
         )?;
-        for (i, (line, reason)) in self.rows.iter().enumerate() {
-            if i == 20 {
-                writeln!(f, "  … and {} more", self.rows.len() - 20)?;
-                break;
-            }
-            writeln!(f, "  {}:{line}: {reason}", self.file)?;
+        if !self.written {
+            write!(f, " — nothing was written")?;
         }
         Ok(())
     }
 }
 
-impl std::error::Error for CsvErrors {}
-
-/// Parses a CSV with a header row naming an `email` column and optionally `name`.
-/// Duplicate addresses within the file keep their first row.
-pub fn read_csv(path: &Path) -> Result<Vec<NewSubscriber>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    Ok(parse_csv(&path.display().to_string(), &bytes)?)
+/// The header row, mapped once.
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    status: Option<usize>,
+    consent_source: Option<usize>,
+    consent_at: Option<usize>,
+    consent_ip: Option<usize>,
+    attributes: Vec<(usize, String)>,
 }
 
-pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Vec<NewSubscriber>, CsvErrors> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let fail = |line, reason: String| CsvErrors {
-        file: file.to_string(),
-        rows: vec![(line, reason)],
-    };
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let headers = reader
-        .headers()
-        .map_err(|e| fail(1, format!("cannot read the header row: {e}")))?;
-    let column = |name: &str| {
-        headers
+impl Columns {
+    fn new(headers: &csv::StringRecord) -> Result<Self, String> {
+        let names: Vec<String> = headers
             .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
-    let Some(email_col) = column("email") else {
-        return Err(fail(
-            1,
-            "the header row has no `email` column (expected: email,name)".into(),
-        ));
-    };
-    let name_col = column("name");
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                errors.push((line, csv_reason(&e)));
-                continue;
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(format!("column {} has no name in the header row", i + 1));
             }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let raw = record.get(email_col).unwrap_or_default();
-        let name = name_col
-            .and_then(|i| record.get(i))
-            .unwrap_or_default()
-            .trim();
-        if name.chars().any(char::is_control) || name.chars().count() > 200 {
-            errors.push((
-                line,
-                "the name must be one line of at most 200 characters".into(),
-            ));
-            continue;
-        }
-        match SubscriberEmail::parse(raw) {
-            Ok(email) => {
-                if seen.insert(email.clone()) {
-                    out.push(NewSubscriber {
-                        email,
-                        name: name.to_string(),
-                    });
-                }
+            if names[..i].contains(name) {
+                return Err(format!("column {name:?} appears twice in the header row"));
             }
-            Err(e) => errors.push((line, format!("email {raw:?}: {e}"))),
         }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(CsvErrors {
-            file: file.to_string(),
-            rows: errors,
+        let find = |wanted: &str| names.iter().position(|n| n == wanted);
+        let email = find("email")
+            .ok_or("the header row has no `email` column (expected e.g. email,name)".to_string())?;
+        Ok(Self {
+            email,
+            name: find("name"),
+            status: find("status"),
+            consent_source: find("consent_source"),
+            consent_at: find("consent_at"),
+            consent_ip: find("consent_ip"),
+            attributes: headers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !RESERVED.contains(&names[*i].as_str()))
+                .map(|(i, h)| (i, h.trim().to_string()))
+                .collect(),
         })
     }
+
+    fn row(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        options: &ImportOptions,
+        now: &str,
+    ) -> Result<ImportRow, String> {
+        let cell = |i: Option<usize>| {
+            i.and_then(|i| record.get(i))
+                .map(unescape)
+                .unwrap_or_default()
+        };
+        let raw = cell(Some(self.email));
+        let email = SubscriberEmail::parse(&raw).map_err(|e| format!("email {raw:?}: {e}"))?;
+        let name = cell(self.name).trim().to_string();
+        if name.chars().any(char::is_control) || name.chars().count() > 200 {
+            return Err("name: must be one line of at most 200 characters".into());
+        }
+        let status = match cell(self.status).trim() {
+            "" => options.status,
+            s => s.parse().map_err(|e| format!("status: {e}"))?,
+        };
+        let consent_source = match cell(self.consent_source).trim() {
+            "" => options.consent_source.clone(),
+            s if s.len() <= 100 && !s.chars().any(char::is_control) => s.to_string(),
+            _ => return Err("consent_source: must be one line of at most 100 characters".into()),
+        };
+        let consent_at = match cell(self.consent_at).trim() {
+            "" => now.to_string(),
+            s => OffsetDateTime::parse(s, &Rfc3339)
+                .map(timestamp)
+                .map_err(|_| {
+                    format!("consent_at: {s:?} is not an RFC 3339 time like 2026-01-31T09:00:00Z")
+                })?,
+        };
+        let consent_ip = match cell(self.consent_ip).trim() {
+            "" => None,
+            s => Some(
+                s.parse::<IpAddr>()
+                    .map_err(|_| format!("consent_ip: {s:?} is not an IP address"))?
+                    .to_string(),
+            ),
+        };
+        let mut attributes = serde_json::Map::new();
+        for (i, key) in &self.attributes {
+            let value = record.get(*i).map(unescape).unwrap_or_default();
+            if value.len() > 1000 {
+                return Err(format!("{key}: longer than 1000 characters"));
+            }
+            if !value.is_empty() {
+                attributes.insert(key.clone(), serde_json::Value::String(value));
+            }
+        }
+        Ok(ImportRow {
+            line,
+            email,
+            name,
+            status,
+            consent_source,
+            consent_at,
+            consent_ip,
+            attributes,
+        })
+    }
+}
+
+/// Reads `path` and upserts its rows in one transaction. Invalid rows are reported with
+/// their line; unless `skip_invalid`, any of them means nothing is written. An address
+/// that unsubscribed, bounced, complained or was erased is skipped, never revived.
+pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<ImportReport> {
+    let file_name = path.display().to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("{file_name}: cannot open"))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    if input
+        .fill_buf()
+        .with_context(|| format!("{file_name}: cannot read"))?
+        .starts_with(b"\xef\xbb\xbf")
+    {
+        input.consume(3);
+    }
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    let mut report = ImportReport {
+        file: file_name.clone(),
+        ..ImportReport::default()
+    };
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => anyhow::bail!(
+            "{file_name}:1: cannot read the header row: {}",
+            csv_reason(&e)
+        ),
+    };
+    let columns = Columns::new(&headers).map_err(|e| anyhow::anyhow!("{file_name}:1: {e}"))?;
+    let progress = progress_bar(size, "importing", true);
+    let at = crate::db::now();
+    let mut tx = db.pool().begin().await?;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                report.rows += 1;
+                let line = record.position().map_or(line, |p| p.line());
+                match columns.row(&record, line, options, &at) {
+                    Ok(row) => chunk.push(row),
+                    Err(reason) => report.invalid(line, reason),
+                }
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                return Err(e).with_context(|| format!("{file_name}: cannot read"));
+            }
+            Err(e) => {
+                report.rows += 1;
+                let line = e.position().map_or(line, |p| p.line());
+                report.invalid(line, csv_reason(&e));
+            }
+        }
+        // Once a row is bad and bad rows abort the import, the rest is only checked.
+        let writing = options.skip_invalid || report.invalid_count == 0;
+        if chunk.len() == CHUNK {
+            if writing {
+                add(
+                    &mut report,
+                    import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?,
+                );
+            }
+            chunk.clear();
+            progress.set_position(reader.position().byte());
+        }
+    }
+    if !chunk.is_empty() && (options.skip_invalid || report.invalid_count == 0) {
+        add(
+            &mut report,
+            import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?,
+        );
+    }
+    progress.finish_and_clear();
+    report.written = !options.dry_run && (options.skip_invalid || report.invalid_count == 0);
+    if report.written {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(report)
+}
+
+fn add(report: &mut ImportReport, chunk: crate::db::subscribers::ChunkOutcome) {
+    report.created += chunk.created;
+    report.updated += chunk.updated;
+    report.unchanged += chunk.unchanged;
+    report.duplicates += chunk.duplicates;
+    report.skipped.extend(chunk.skipped);
+}
+
+/// Writes the list (or the subscribers with `status`) as CSV, streaming from the database.
+/// Returns the number of subscribers written.
+pub async fn export(
+    db: &Db,
+    status: Option<SubscriberStatus>,
+    out: impl Write,
+    show_progress: bool,
+) -> Result<u64> {
+    let status = status.map(SubscriberStatus::as_str);
+    let keys = crate::db::subscribers::attribute_keys(db, status).await?;
+    let total = crate::db::subscribers::count(db, status).await?;
+    let progress = progress_bar(total, "exporting", show_progress);
+    let mut writer =
+        csv::WriterBuilder::new().from_writer(std::io::BufWriter::with_capacity(1 << 16, out));
+    let mut header: Vec<&str> = RESERVED.to_vec();
+    header.extend(keys.iter().map(String::as_str));
+    writer.write_record(&header)?;
+    let mut rows = crate::db::subscribers::stream(db, status);
+    let mut written = 0u64;
+    let mut record: Vec<String> = Vec::with_capacity(header.len());
+    while let Some(s) = rows.try_next().await? {
+        record.clear();
+        record.push(escape(&s.email));
+        record.push(escape(&s.name));
+        record.push(s.status);
+        record.push(escape(&s.consent_source));
+        record.push(s.consent_at);
+        record.push(s.consent_ip.unwrap_or_default());
+        if keys.is_empty() {
+            // Nothing to look up.
+        } else {
+            let attributes: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&s.attributes).unwrap_or_default();
+            for key in &keys {
+                record.push(match attributes.get(key) {
+                    Some(serde_json::Value::String(v)) => escape(v),
+                    Some(serde_json::Value::Null) | None => String::new(),
+                    Some(other) => escape(&other.to_string()),
+                });
+            }
+        }
+        writer.write_record(&record)?;
+        written += 1;
+        if written % 10_000 == 0 {
+            progress.set_position(written);
+        }
+    }
+    writer.flush()?;
+    progress.finish_and_clear();
+    Ok(written)
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start)
+/// gets a leading apostrophe, which spreadsheets show as text; `unescape` removes it again
+/// so an export imports back unchanged.
+fn escape(value: &str) -> String {
+    if needs_escape(value) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    }
+}
+
+fn unescape(value: &str) -> String {
+    match value.strip_prefix('\'') {
+        Some(rest) if needs_escape(rest) => rest.to_string(),
+        _ => value.to_string(),
+    }
+}
+
+/// Also true for a value that already starts with apostrophes before a formula character,
+/// so that one comes back with its own apostrophes intact.
+fn needs_escape(value: &str) -> bool {
+    let bare = value.trim_start_matches('\'');
+    bare.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// A bar on standard error, only when a person is watching it.
+fn progress_bar(len: u64, verb: &str, wanted: bool) -> ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{verb} [{{bar:30}}] {{percent}}% {{elapsed}} (ETA {{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 fn csv_reason(e: &csv::Error) -> String {
@@ -125,5 +420,29 @@ fn csv_reason(e: &csv::Error) -> String {
         }
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8; save the file as UTF-8".into(),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, unescape};
+
+    #[test]
+    fn formula_cells_round_trip_as_text() {
+        for value in [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "'quoted",
+            "'=x",
+            "''+y",
+            "plain",
+            "",
+        ] {
+            assert_eq!(unescape(&escape(value)), value);
+        }
+        assert_eq!(escape("=1+1"), "'=1+1");
+        assert_eq!(escape("Ada"), "Ada");
     }
 }

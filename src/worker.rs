@@ -196,7 +196,9 @@ impl Worker {
                     group.push(next);
                 }
                 let written = self.db.finish_deliveries(&group).await;
-                let due = group.iter().any(|(_, o)| !matches!(o, Outcome::Sent { .. }))
+                let due = group
+                    .iter()
+                    .any(|(_, o)| !matches!(o, Outcome::Sent { .. }))
                     || health_checked.is_none_or(|at| at.elapsed() >= HEALTH_CHECK_EVERY);
                 let checked = match written {
                     Ok(()) if due => {

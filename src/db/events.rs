@@ -16,6 +16,10 @@ pub enum EventKind {
     SendCancelled,
     Bounced,
     Subscribed,
+    /// Name or attributes changed (import, admin API).
+    SubscriberUpdated,
+    /// Erased on request; the event keeps no address.
+    SubscriberRemoved,
     Unsubscribed,
     Resubscribed,
     Sent,
@@ -37,6 +41,8 @@ impl EventKind {
             Self::SendCancelled => "send_cancelled",
             Self::Bounced => "bounced",
             Self::Subscribed => "subscribed",
+            Self::SubscriberUpdated => "subscriber_updated",
+            Self::SubscriberRemoved => "subscriber_removed",
             Self::Unsubscribed => "unsubscribed",
             Self::Resubscribed => "resubscribed",
             Self::Sent => "sent",

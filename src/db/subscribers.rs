@@ -1,18 +1,43 @@
 //! Subscribers: adding one, adding many in one transaction, counting.
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::Result;
 use serde::Serialize;
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, SqliteConnection};
 
 use super::events::{self, Event, EventKind, Source};
+
+/// Every column of a subscriber, in `Subscriber`'s order, as a literal for `concat!`.
+macro_rules! columns {
+    () => {
+        "id, email, name, status, attributes, consent_source, consent_at, consent_ip, \
+         soft_bounces, created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at, \
+         complained_at"
+    };
+}
 use super::{Db, now};
-use crate::domain::SubscriberEmail;
+use crate::domain::{SubscriberEmail, SubscriberStatus};
 
 /// A subscriber ready to be stored.
 #[derive(Debug, Clone)]
 pub struct NewSubscriber {
     pub email: SubscriberEmail,
     pub name: String,
+    /// `active` or `pending`.
+    pub status: SubscriberStatus,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl NewSubscriber {
+    pub fn active(email: SubscriberEmail, name: impl Into<String>) -> Self {
+        Self {
+            email,
+            name: name.into(),
+            status: SubscriberStatus::Active,
+            attributes: serde_json::Map::new(),
+        }
+    }
 }
 
 /// What adding one subscriber did.
@@ -24,6 +49,26 @@ pub enum Added {
         id: i64,
         status: String,
     },
+    /// Removed on request earlier; only fresh consent (double opt-in) brings them back.
+    Erased,
+}
+
+/// What removing a subscriber did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    Done { status: String },
+    Unknown,
+}
+
+/// A page of the list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: Option<SubscriberStatus>,
+    /// Matches the address or the name, case-insensitively.
+    pub search: Option<String>,
+    pub limit: u32,
+    /// Subscribers with a larger id than this (keyset paging: stable while the list grows).
+    pub after_id: i64,
 }
 
 /// Rows per multi-row INSERT: 3 binds each, far below SQLite's 32,766 limit.
@@ -36,6 +81,8 @@ pub struct Subscriber {
     pub email: String,
     pub name: String,
     pub status: String,
+    /// A JSON object of free-form values, available to templates.
+    pub attributes: String,
     pub consent_source: String,
     pub consent_at: String,
     pub consent_ip: Option<String>,
@@ -69,24 +116,34 @@ impl Db {
         if let Some((id, status)) = existing {
             return Ok(Added::Exists { id, status });
         }
+        let erased: Option<String> =
+            sqlx::query_scalar("SELECT status FROM erasures WHERE email_sha256 = ?")
+                .bind(email_hash(&new.email))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if erased.is_some() {
+            return Ok(Added::Erased);
+        }
         let at = now();
+        let status = new.status.as_str();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO subscribers
-                (email, name, status, consent_source, consent_at, created_at, updated_at, confirmed_at)
-             VALUES (?, ?, 'active', ?, ?, ?, ?, ?) RETURNING id",
+                (email, name, status, attributes, consent_source, consent_at, created_at,
+                 updated_at, confirmed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, CASE WHEN ?3 = 'active' THEN ?6 END)
+             RETURNING id",
         )
         .bind(new.email.as_str())
         .bind(&new.name)
+        .bind(status)
+        .bind(serde_json::Value::Object(new.attributes.clone()).to_string())
         .bind(from.as_str())
-        .bind(&at)
-        .bind(&at)
-        .bind(&at)
         .bind(&at)
         .fetch_one(&mut *tx)
         .await?;
         let event = Event::new(EventKind::Subscribed, from)
             .subscriber(id)
-            .detail(serde_json::json!({ "status": "active" }));
+            .detail(serde_json::json!({ "status": status }));
         events::record(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(Added::Created(id))
@@ -132,12 +189,89 @@ impl Db {
         Ok(created)
     }
 
-    pub async fn subscriber_by_email(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>> {
-        Ok(sqlx::query_as(
-            "SELECT id, email, name, status, consent_source, consent_at, consent_ip, soft_bounces,
-                    created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at, complained_at
-             FROM subscribers WHERE email = ?",
+    /// Erases a subscriber on request (GDPR art. 17): the row, their deliveries and their
+    /// events go; a hash of the address stays so no import or API call re-adds them.
+    pub async fn remove_subscriber(&self, id: i64, from: Source) -> Result<Removed> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT email, status FROM subscribers WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((email, status)) = row else {
+            return Ok(Removed::Unknown);
+        };
+        let at = now();
+        let hash = SubscriberEmail::parse(&email)
+            .map(|e| email_hash(&e))
+            .unwrap_or_else(|_| email_hash_raw(&email));
+        sqlx::query(
+            "INSERT INTO erasures (email_sha256, status, erased_at) VALUES (?, ?, ?)
+             ON CONFLICT (email_sha256) DO UPDATE SET status = excluded.status,
+                 erased_at = excluded.erased_at",
         )
+        .bind(&hash)
+        .bind(&status)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        for statement in [
+            "DELETE FROM events WHERE subscriber_id = ?1",
+            "DELETE FROM events WHERE delivery_id IN (SELECT id FROM deliveries WHERE subscriber_id = ?1)",
+            "DELETE FROM deliveries WHERE subscriber_id = ?1",
+            "DELETE FROM subscribers WHERE id = ?1",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
+        // The log keeps that a removal happened, by whom, and the old id: not who it was.
+        let event = Event::new(EventKind::SubscriberRemoved, from)
+            .detail(serde_json::json!({ "subscriber": id, "status": status }));
+        events::record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Removed::Done { status })
+    }
+
+    pub async fn list_subscribers(&self, q: &ListQuery) -> Result<Vec<Subscriber>> {
+        let pattern = q.search.as_ref().map(|s| {
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM subscribers
+             WHERE id > ?1 AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR email LIKE ?3 ESCAPE '\\' OR name LIKE ?3 ESCAPE '\\')
+             ORDER BY id LIMIT ?4"
+        ))
+        .bind(q.after_id)
+        .bind(q.status.map(SubscriberStatus::as_str))
+        .bind(pattern)
+        .bind(i64::from(q.limit))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM subscribers WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn subscriber_by_email(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM subscribers WHERE email = ?"
+        ))
         .bind(email.as_str())
         .fetch_optional(self.pool())
         .await?)
@@ -161,4 +295,249 @@ impl Db {
         }
         Ok(stats)
     }
+}
+
+/// One CSV row, checked and ready for the list.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// Line in the file, for reports.
+    pub line: u64,
+    pub email: SubscriberEmail,
+    pub name: String,
+    /// For new subscribers only: an import never changes an existing one's status.
+    pub status: SubscriberStatus,
+    pub consent_source: String,
+    pub consent_at: String,
+    pub consent_ip: Option<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What one chunk of an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkOutcome {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Second and later rows for an address earlier in the same file.
+    pub duplicates: u64,
+    /// Left the list (or were erased): never revived by an import. (line, address, status)
+    pub skipped: Vec<(u64, String, String)>,
+}
+
+struct Existing {
+    id: i64,
+    status: String,
+    name: String,
+    attributes: String,
+    created_at: String,
+}
+
+/// SHA-256 of a normalized address, as kept for erased subscribers.
+pub fn email_hash(email: &SubscriberEmail) -> String {
+    email_hash_raw(email.as_str())
+}
+
+fn email_hash_raw(email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    data_encoding::HEXLOWER.encode(&Sha256::digest(email.as_bytes()))
+}
+
+/// Upserts one chunk of an import inside the caller's transaction. `at` is the import's
+/// timestamp: a row whose address was created at `at` came earlier in the same file.
+pub async fn import_chunk(
+    tx: &mut SqliteConnection,
+    rows: &[ImportRow],
+    at: &str,
+    from: Source,
+) -> Result<ChunkOutcome> {
+    let mut outcome = ChunkOutcome::default();
+    let emails = serde_json::to_string(&rows.iter().map(|r| r.email.as_str()).collect::<Vec<_>>())?;
+    let existing: HashMap<String, Existing> =
+        sqlx::query_as::<_, (String, i64, String, String, String, String)>(
+            "SELECT email, id, status, name, attributes, created_at FROM subscribers
+         WHERE email IN (SELECT value FROM json_each(?))",
+        )
+        .bind(&emails)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(email, id, status, name, attributes, created_at)| {
+            (
+                email,
+                Existing {
+                    id,
+                    status,
+                    name,
+                    attributes,
+                    created_at,
+                },
+            )
+        })
+        .collect();
+    let hashes: Vec<String> = rows
+        .iter()
+        .filter(|r| !existing.contains_key(r.email.as_str()))
+        .map(|r| email_hash(&r.email))
+        .collect();
+    let erased: HashMap<String, String> = if hashes.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as(
+            "SELECT email_sha256, status FROM erasures
+             WHERE email_sha256 IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(&hashes)?)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    let mut seen = HashSet::new();
+    let mut inserts = Vec::new();
+    for row in rows {
+        let email = row.email.as_str();
+        if !seen.insert(email) {
+            outcome.duplicates += 1;
+            continue;
+        }
+        let Some(old) = existing.get(email) else {
+            if !erased.is_empty() && erased.contains_key(&email_hash(&row.email)) {
+                outcome
+                    .skipped
+                    .push((row.line, email.to_string(), "erased".into()));
+            } else {
+                inserts.push(row);
+            }
+            continue;
+        };
+        if old.created_at == at {
+            outcome.duplicates += 1;
+        } else if old
+            .status
+            .parse::<SubscriberStatus>()
+            .is_ok_and(SubscriberStatus::is_closed)
+        {
+            outcome
+                .skipped
+                .push((row.line, email.to_string(), old.status.clone()));
+        } else {
+            let name = if row.name.is_empty() {
+                &old.name
+            } else {
+                &row.name
+            };
+            let mut attributes: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&old.attributes).unwrap_or_default();
+            let before = attributes.clone();
+            attributes.extend(row.attributes.clone());
+            if *name == old.name && attributes == before {
+                outcome.unchanged += 1;
+                continue;
+            }
+            let mut fields = Vec::new();
+            if *name != old.name {
+                fields.push("name");
+            }
+            if attributes != before {
+                fields.push("attributes");
+            }
+            sqlx::query(
+                "UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(name)
+            .bind(serde_json::Value::Object(attributes).to_string())
+            .bind(at)
+            .bind(old.id)
+            .execute(&mut *tx)
+            .await?;
+            let event = Event::new(EventKind::SubscriberUpdated, from)
+                .subscriber(old.id)
+                .detail(serde_json::json!({ "fields": fields }));
+            events::record(&mut *tx, &event).await?;
+            outcome.updated += 1;
+        }
+    }
+    if inserts.is_empty() {
+        return Ok(outcome);
+    }
+    let mut insert = QueryBuilder::new(
+        "INSERT INTO subscribers (email, name, status, attributes, consent_source, consent_at,
+            consent_ip, created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at,
+            complained_at) ",
+    );
+    insert.push_values(&inserts, |mut b, r| {
+        let when = |s: SubscriberStatus| (r.status == s).then_some(at);
+        b.push_bind(r.email.as_str())
+            .push_bind(&r.name)
+            .push_bind(r.status.as_str())
+            .push_bind(serde_json::Value::Object(r.attributes.clone()).to_string())
+            .push_bind(&r.consent_source)
+            .push_bind(&r.consent_at)
+            .push_bind(&r.consent_ip)
+            .push_bind(at)
+            .push_bind(at)
+            .push_bind(when(SubscriberStatus::Active))
+            .push_bind(when(SubscriberStatus::Unsubscribed))
+            .push_bind(when(SubscriberStatus::Bounced))
+            .push_bind(when(SubscriberStatus::Complained));
+    });
+    // A subscriber who signed up through the form while the import ran keeps that record.
+    insert.push(" ON CONFLICT (email) DO NOTHING RETURNING id, status");
+    let created: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+    outcome.created = created.len() as u64;
+    outcome.unchanged += (inserts.len() - created.len()) as u64;
+    let created = serde_json::to_string(
+        &created
+            .iter()
+            .map(|(id, status)| serde_json::json!({ "id": id, "status": status }))
+            .collect::<Vec<_>>(),
+    )?;
+    sqlx::query(
+        "INSERT INTO events (at, kind, source, subscriber_id, detail)
+         SELECT ?, ?, ?, json_extract(value, '$.id'),
+                json_object('status', json_extract(value, '$.status'))
+         FROM json_each(?)",
+    )
+    .bind(at)
+    .bind(EventKind::Subscribed.as_str())
+    .bind(from.as_str())
+    .bind(created)
+    .execute(&mut *tx)
+    .await?;
+    Ok(outcome)
+}
+
+/// The attribute names in use (among subscribers with `status`), sorted.
+pub async fn attribute_keys(db: &Db, status: Option<&str>) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT j.key FROM subscribers s, json_each(s.attributes) j
+         WHERE s.attributes != '{}' AND (?1 IS NULL OR s.status = ?1) ORDER BY j.key",
+    )
+    .bind(status)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+pub async fn count(db: &Db, status: Option<&str>) -> Result<u64> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM subscribers WHERE ?1 IS NULL OR status = ?1")
+            .bind(status)
+            .fetch_one(db.pool())
+            .await?;
+    Ok(n as u64)
+}
+
+/// All subscribers (with `status`) in id order, read as a stream: an export of a million
+/// never holds the list in memory.
+pub fn stream<'a>(
+    db: &'a Db,
+    status: Option<&'a str>,
+) -> futures_util::stream::BoxStream<'a, Result<Subscriber, sqlx::Error>> {
+    sqlx::query_as::<_, Subscriber>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"
+    ))
+    .bind(status)
+    .fetch(db.pool())
 }

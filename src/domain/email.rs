@@ -5,10 +5,12 @@ use std::str::FromStr;
 
 use lettre::Address;
 
-/// A deliverable mailbox address: trimmed, domain lower-cased, checked by lettre's parser.
+/// A deliverable mailbox address: trimmed, domain lower-cased and in ASCII (an IDN domain
+/// becomes punycode, RFC 5891), checked by lettre's parser.
 ///
 /// The local part keeps its case (RFC 5321 leaves it to the receiving host); the domain is
-/// case-insensitive, so lower-casing it makes the stored form the duplicate key.
+/// case-insensitive, so lower-casing it makes the stored form the duplicate key, and
+/// `bücher.de` and `xn--bcher-kva.de` are one address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubscriberEmail(String);
 
@@ -26,6 +28,8 @@ pub enum EmailError {
     TooLong,
     #[error("the domain must contain a dot, like example.org")]
     NoDot,
+    #[error("the domain {0:?} is not a valid internationalized domain name")]
+    BadDomain(String),
     #[error("not a valid email address: {0}")]
     Invalid(String),
 }
@@ -49,10 +53,22 @@ impl SubscriberEmail {
         {
             return Err(EmailError::LocalTooLong);
         }
-        if trimmed.len() > 254 {
+        let Some((local, domain)) = trimmed.rsplit_once('@') else {
+            return Err(EmailError::Invalid("missing @".into()));
+        };
+        let ascii_domain = if domain.is_ascii() {
+            domain.to_ascii_lowercase()
+        } else {
+            // UTS 46 mapping also folds case and full-width forms, so visually equal
+            // domains meet in one stored form.
+            idna::domain_to_ascii(domain).map_err(|_| EmailError::BadDomain(domain.into()))?
+        };
+        let candidate = format!("{local}@{ascii_domain}");
+        if candidate.len() > 254 {
             return Err(EmailError::TooLong);
         }
-        let address = Address::from_str(trimmed).map_err(|e| EmailError::Invalid(e.to_string()))?;
+        let address =
+            Address::from_str(&candidate).map_err(|e| EmailError::Invalid(e.to_string()))?;
         let domain = address.domain().to_ascii_lowercase();
         // Single-label domains and address literals do not reach a newsletter audience.
         if !domain.contains('.') || domain.starts_with('[') {
@@ -91,6 +107,21 @@ mod tests {
         let e = SubscriberEmail::parse("  Ada.Lovelace@Example.ORG ").unwrap();
         assert_eq!(e.as_str(), "Ada.Lovelace@example.org");
         assert_eq!(e.domain(), "example.org");
+    }
+
+    #[test]
+    fn idn_domains_become_punycode() {
+        let e = SubscriberEmail::parse("leser@Bücher.DE").unwrap();
+        assert_eq!(e.as_str(), "leser@xn--bcher-kva.de");
+        assert_eq!(
+            SubscriberEmail::parse("leser@xn--bcher-kva.de").unwrap(),
+            e,
+            "the punycode spelling is the same subscriber"
+        );
+        assert!(matches!(
+            SubscriberEmail::parse("a@bü\u{202e}cher.de"),
+            Err(EmailError::BadDomain(_) | EmailError::ControlCharacter)
+        ));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 mod email;
 mod issue;
+mod subscriber;
 
 pub use email::SubscriberEmail;
 pub use issue::{ContentHash, Issue, IssueStatus, Item, Section};
+pub use subscriber::SubscriberStatus;

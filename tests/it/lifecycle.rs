@@ -153,7 +153,7 @@ fn subscribers_are_validated_and_imported_all_or_nothing() {
     );
     let out = i.ok(&["subscribers", "import", good.to_str().unwrap()]);
     assert!(
-        out.contains("3 row(s), 2 added, 1 already on the list"),
+        out.contains("3 row(s): 2 added, 1 updated, 0 unchanged"),
         "{out}"
     );
     assert!(i.ok(&["subscribers", "stats"]).contains("active 3"));
