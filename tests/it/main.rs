@@ -14,4 +14,5 @@ mod issue_file;
 mod lifecycle;
 mod relays;
 mod rendering;
+mod subscribers;
 mod unsubscribe;
