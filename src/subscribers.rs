@@ -362,7 +362,7 @@ pub async fn export(
         }
         writer.write_record(&record)?;
         written += 1;
-        if written % 10_000 == 0 {
+        if written.is_multiple_of(10_000) {
             progress.set_position(written);
         }
     }
