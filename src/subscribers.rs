@@ -347,9 +347,8 @@ pub async fn export(
         record.push(escape(&s.consent_source));
         record.push(s.consent_at);
         record.push(s.consent_ip.unwrap_or_default());
-        if keys.is_empty() {
-            // Nothing to look up.
-        } else {
+        // Most lists have no attributes, and most rows of those that do have few.
+        if !keys.is_empty() && s.attributes != "{}" {
             let attributes: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&s.attributes).unwrap_or_default();
             for key in &keys {
@@ -359,6 +358,8 @@ pub async fn export(
                     Some(other) => escape(&other.to_string()),
                 });
             }
+        } else {
+            record.resize(header.len(), String::new());
         }
         writer.write_record(&record)?;
         written += 1;

@@ -532,12 +532,23 @@ pub async fn count(db: &Db, status: Option<&str>) -> Result<u64> {
 pub fn stream<'a>(
     db: &'a Db,
     status: Option<&'a str>,
-) -> futures_util::stream::BoxStream<'a, Result<Subscriber, sqlx::Error>> {
-    sqlx::query_as::<_, Subscriber>(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"
-    ))
+) -> futures_util::stream::BoxStream<'a, Result<Exported, sqlx::Error>> {
+    sqlx::query_as::<_, Exported>(
+        "SELECT email, name, status, consent_source, consent_at, consent_ip, attributes
+         FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id",
+    )
     .bind(status)
     .fetch(db.pool())
+}
+
+/// The columns an export carries: what an import needs to rebuild the list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Exported {
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub consent_source: String,
+    pub consent_at: String,
+    pub consent_ip: Option<String>,
+    pub attributes: String,
 }
