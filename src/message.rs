@@ -200,9 +200,7 @@ impl MessageFactory {
             unsubscribe_url,
         })
     }
-}
 
-impl MessageFactory {
     /// The confirmation message for one address. It is not list mail: no List-Unsubscribe
     /// (the person is not on the list) and no VERP token (there is no delivery to name).
     pub fn confirmation(
