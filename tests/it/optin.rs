@@ -811,3 +811,76 @@ fn the_subscribe_form_works_in_a_browser_without_javascript() {
     assert_eq!(column(&i, "grace@example.org", "name"), "Grace Hopper");
     wait_until("grace's confirmation", || smtp.count() == 1);
 }
+
+#[test]
+fn an_erased_address_comes_back_only_through_its_own_confirmation() {
+    let smtp = SmtpServer::start();
+    let i = Instance::smtp(smtp.port);
+    for email in ["gone@example.org", "angry@example.org"] {
+        i.ok(&["subscribers", "add", email]);
+    }
+    i.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'angry@example.org'");
+    for email in ["gone@example.org", "angry@example.org"] {
+        i.ok(&["subscribers", "remove", email]);
+    }
+    let served = i.serve(&["--http-only"]);
+    let reference = subscribe(&served, "someone.new@example.org");
+    for email in ["gone@example.org", "angry@example.org"] {
+        let reply = subscribe(&served, email);
+        assert_eq!(
+            (reply.status, &reply.body),
+            (reference.status, &reference.body),
+            "{email}"
+        );
+    }
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'angry@example.org'"),
+        0,
+        "an erased complainer is not stored again"
+    );
+    assert_eq!(status(&i, "gone@example.org"), "pending");
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM erasures"),
+        2,
+        "until confirmed"
+    );
+    wait_until("two confirmations", || smtp.count() >= 2);
+    let path = &links_for(&smtp.received(), "gone@example.org")[0];
+    assert!(
+        served
+            .post_form(path, "")
+            .body
+            .contains("You are subscribed")
+    );
+    assert_eq!(status(&i, "gone@example.org"), "active");
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM erasures"),
+        1,
+        "the confirmation lifts gone's erasure, not angry's"
+    );
+    assert!(
+        !smtp.per_recipient().contains_key("angry@example.org"),
+        "{:?}",
+        smtp.per_recipient()
+    );
+}
+
+#[test]
+fn an_international_domain_is_stored_and_mailed_as_punycode() {
+    let smtp = SmtpServer::start();
+    let (i, served) = serve_smtp(&smtp);
+    assert_eq!(subscribe(&served, "leser@Bücher.DE").status, 200);
+    assert_eq!(status(&i, "leser@xn--bcher-kva.de"), "pending");
+    wait_until("the confirmation", || smtp.count() == 1);
+    assert_eq!(smtp.received()[0].rcpt_to, ["leser@xn--bcher-kva.de"]);
+    assert_eq!(
+        subscribe(&served, "leser@xn--bcher-kva.de").status,
+        200,
+        "the same address, within the hour"
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM subscribers"),
+        1,
+        "one subscriber for both spellings"
+    );
+}
