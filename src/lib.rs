@@ -10,6 +10,7 @@
 //! - [`worker`] claims due deliveries, rate-limits, sends and records outcomes.
 //! - [`bounce`] reads bounces and complaints: who failed, why, hard or soft.
 //! - [`db`] holds every SQL statement (SQLite via sqlx, migrations in `migrations/`).
+//! - [`optin`] sends double opt-in confirmations for the public subscribe form.
 //! - [`http`] and [`startup`] serve the HTTP surface; [`cli`] is the command line.
 
 pub mod bounce;
@@ -22,6 +23,7 @@ pub mod inbound;
 pub mod issue_file;
 pub mod message;
 pub mod metrics;
+pub mod optin;
 pub mod outcome;
 pub mod pacing;
 pub mod render;

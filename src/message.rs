@@ -1,4 +1,5 @@
-//! Builds one personalized MIME message from a rendered issue.
+//! Builds one personalized MIME message from a rendered issue, and the double opt-in
+//! confirmation messages.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,7 +15,7 @@ use lettre::message::{Body, Mailbox, MultiPart};
 use lettre::{Address, Message};
 
 use crate::config::{DkimAlgorithm, DkimSettings, Settings};
-use crate::render::{Personal, RenderedIssue};
+use crate::render::{Personal, RenderedConfirmation, RenderedIssue};
 use crate::token::{TokenKeys, UnsubscribeClaim};
 
 /// Who a message goes to, and the delivery it belongs to.
@@ -197,6 +198,64 @@ impl MessageFactory {
             bytes: message.formatted(),
             message_id,
             unsubscribe_url,
+        })
+    }
+
+    /// The confirmation message for one address. It is not list mail: no List-Unsubscribe
+    /// (the person is not on the list) and no VERP token (there is no delivery to name).
+    pub fn confirmation(
+        &self,
+        rendered: &RenderedConfirmation,
+        subscriber_id: i64,
+        email: &str,
+        name: &str,
+    ) -> Result<Outgoing> {
+        let to_address: Address = email
+            .parse()
+            .with_context(|| format!("stored address {email:?} is invalid"))?;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).context("operating system random source")?;
+        let message_id = format!(
+            "confirm.{subscriber_id}.{}@{}",
+            data_encoding::HEXLOWER.encode(&nonce),
+            self.id_domain
+        );
+        // Bounces of confirmations come back with the list's, where the relay's SPF is set up.
+        let bounce: Address = format!("bounces@{}", self.bounce_domain)
+            .parse()
+            .context("bounce address")?;
+        // The name is the form's; lettre quotes and encodes it as a display name, and the
+        // form refuses line breaks, so it cannot add a header.
+        let to = Mailbox::new(
+            Some(name.to_string()).filter(|s| !s.is_empty()),
+            to_address.clone(),
+        );
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(rendered.subject.clone())
+            .date(SystemTime::now())
+            .message_id(Some(format!("<{message_id}>")))
+            // RFC 3834: vacation responders must not answer it.
+            .raw_header(header("Auto-Submitted", "auto-generated".into()));
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let mut message = builder
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text.clone(),
+                html_body(rendered.html.clone()),
+            ))
+            .context("assembling the confirmation")?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        let envelope = Envelope::new(Some(bounce), vec![to_address]).context("envelope")?;
+        Ok(Outgoing {
+            envelope,
+            bytes: message.formatted(),
+            message_id,
+            unsubscribe_url: String::new(),
         })
     }
 }

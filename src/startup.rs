@@ -101,6 +101,7 @@ impl Application {
         };
         let ctx = &self.context;
         let state = AppState::new(ctx, ctx.metrics.clone())?;
+        let optin = state.optin.clone();
         // Forget idle clients now and then, so the per-IP limiter's memory stays bounded.
         let limiter = state.limiter.clone();
         let pruner = tokio::spawn(async move {
@@ -123,6 +124,7 @@ impl Application {
         };
         let (http, work) = tokio::join!(server, work);
         pruner.abort();
+        optin.drain(std::time::Duration::from_secs(10)).await;
         http.context("HTTP server")?;
         work
     }

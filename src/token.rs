@@ -1,27 +1,42 @@
-//! Signed tokens for unsubscribe links and VERP bounce addresses.
+//! Signed tokens for unsubscribe links, VERP bounce addresses and double opt-in links.
 //!
 //! A token is `kind | key id | payload | truncated HMAC-SHA256`, encoded as lowercase base32
-//! so it survives mail systems that fold the case of local parts. Tokens never expire;
-//! rotating the key keeps old tokens valid as long as the old key stays configured.
+//! so it survives mail systems that fold the case of local parts. Unsubscribe and bounce
+//! tokens never expire; a confirmation token carries the time it was made, and the caller
+//! decides how long it stays good. Rotating the key keeps old tokens valid as long as the
+//! old key stays configured.
 
 use anyhow::{Result, ensure};
 use data_encoding::BASE32_NOPAD;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 type HmacSha256 = Hmac<Sha256>;
 
 const KIND_UNSUBSCRIBE: u8 = b'U';
 const KIND_BOUNCE: u8 = b'B';
+const KIND_CONFIRM: u8 = b'C';
 /// 128-bit tags for links that live forever in inboxes; 80 bits keep VERP local parts short.
 const UNSUBSCRIBE_TAG: usize = 16;
 const BOUNCE_TAG: usize = 10;
+/// A confirmation link grants a place on the list, so it gets the long tag too.
+const CONFIRM_TAG: usize = 16;
 
 /// What an unsubscribe token names: the subscriber and the issue the message carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnsubscribeClaim {
     pub subscriber_id: i64,
     pub issue_number: u32,
+}
+
+/// What a confirmation token names: the subscriber, and when the link was made (to the
+/// millisecond) so that it can expire and so that a link mailed before an unsubscribe
+/// cannot quietly undo it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmClaim {
+    pub subscriber_id: i64,
+    pub issued_at: OffsetDateTime,
 }
 
 #[derive(Clone)]
@@ -82,6 +97,27 @@ impl TokenKeys {
     pub fn verify_bounce(&self, token: &str) -> Option<i64> {
         let body = self.verify(KIND_BOUNCE, token, 8, BOUNCE_TAG)?;
         Some(i64::from_be_bytes(body[..8].try_into().ok()?))
+    }
+
+    /// The token in a double opt-in link. `issued_at` is kept to the millisecond.
+    pub fn confirm(&self, claim: ConfirmClaim) -> String {
+        let millis = (claim.issued_at.unix_timestamp_nanos() / 1_000_000) as i64;
+        let mut body = [0u8; 16];
+        body[..8].copy_from_slice(&claim.subscriber_id.to_be_bytes());
+        body[8..].copy_from_slice(&millis.to_be_bytes());
+        self.sign(KIND_CONFIRM, &body, CONFIRM_TAG)
+    }
+
+    /// The claim of a genuine confirmation token, expired or not: expiry is the caller's
+    /// policy, and an expired link deserves a page that says so.
+    pub fn verify_confirm(&self, token: &str) -> Option<ConfirmClaim> {
+        let body = self.verify(KIND_CONFIRM, token, 16, CONFIRM_TAG)?;
+        let millis = i64::from_be_bytes(body[8..16].try_into().ok()?);
+        Some(ConfirmClaim {
+            subscriber_id: i64::from_be_bytes(body[..8].try_into().ok()?),
+            issued_at: OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+                .ok()?,
+        })
     }
 
     fn sign(&self, kind: u8, body: &[u8], tag_len: usize) -> String {
@@ -150,6 +186,34 @@ mod tests {
         }
         assert_eq!(keys.verify_unsubscribe(&token[..token.len() - 1]), None);
         assert_eq!(keys.verify_bounce(&token), None, "kinds do not mix");
+    }
+
+    #[test]
+    fn confirmation_tokens_round_trip_and_stay_apart_from_other_kinds() {
+        let keys = TokenKeys::new(K1, &[]).unwrap();
+        let claim = ConfirmClaim {
+            subscriber_id: 7,
+            issued_at: OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_000_000)
+                .unwrap(),
+        };
+        let token = keys.confirm(claim);
+        assert_eq!(keys.verify_confirm(&token), Some(claim));
+        assert_eq!(keys.verify_unsubscribe(&token), None);
+        assert_eq!(
+            keys.verify_confirm(&keys.unsubscribe(UnsubscribeClaim {
+                subscriber_id: 7,
+                issue_number: 1
+            })),
+            None
+        );
+        let mut altered = token.clone().into_bytes();
+        altered[30] = if altered[30] == b'a' { b'b' } else { b'a' };
+        assert_eq!(
+            keys.verify_confirm(&String::from_utf8(altered).unwrap()),
+            None
+        );
+        let other = TokenKeys::new(K2, &[]).unwrap();
+        assert_eq!(other.verify_confirm(&token), None);
     }
 
     #[test]

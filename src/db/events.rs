@@ -20,6 +20,8 @@ pub enum EventKind {
     SubscriberUpdated,
     /// Erased on request; the event keeps no address.
     SubscriberRemoved,
+    /// A double opt-in link was confirmed: the subscriber became active.
+    Confirmed,
     Unsubscribed,
     Resubscribed,
     Sent,
@@ -43,6 +45,7 @@ impl EventKind {
             Self::Subscribed => "subscribed",
             Self::SubscriberUpdated => "subscriber_updated",
             Self::SubscriberRemoved => "subscriber_removed",
+            Self::Confirmed => "confirmed",
             Self::Unsubscribed => "unsubscribed",
             Self::Resubscribed => "resubscribed",
             Self::Sent => "sent",
@@ -69,6 +72,8 @@ pub enum Source {
     Mailto,
     /// An operator, through the CLI or the admin API.
     Admin,
+    /// The public subscribe form (or its JSON twin) and the confirmation page.
+    Form,
 }
 
 impl Source {
@@ -83,6 +88,7 @@ impl Source {
             Self::Page => "page",
             Self::Mailto => "mailto",
             Self::Admin => "admin",
+            Self::Form => "form",
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod deliveries;
 pub mod events;
 pub mod issues;
+pub mod optin;
 pub mod subscribers;
 pub mod unsubscribe;
 

@@ -1,14 +1,17 @@
-//! The HTTP surface served by `mailroom serve`: public pages (unsubscribe) and health.
+//! The HTTP surface served by `mailroom serve`: public pages (unsubscribe, subscribe and
+//! its confirmation), health, and the admin API.
 
 mod admin;
 mod pages;
+mod subscribe;
 mod unsubscribe;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +25,7 @@ use subtle::ConstantTimeEq;
 
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::optin::Confirmations;
 use crate::startup::Context;
 use crate::token::TokenKeys;
 
@@ -38,6 +42,8 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     pub limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     pub metrics: Arc<Metrics>,
+    /// Sends double opt-in confirmations in the background.
+    pub optin: Arc<Confirmations>,
     /// SHA-256 of the admin token; `None` when the admin endpoints are disabled.
     admin_token: Option<[u8; 32]>,
 }
@@ -54,6 +60,7 @@ impl AppState {
             keys: ctx.factory.keys().clone(),
             newsletter: ctx.settings.newsletter.name.clone(),
             metrics,
+            optin: Arc::new(Confirmations::new(ctx)?),
             admin_token: (!token.is_empty())
                 .then(|| Sha256::digest(token.expose().as_bytes()).into()),
             pages: Arc::new(Pages::new()?),
@@ -69,6 +76,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/u/{token}",
             get(unsubscribe::show).post(unsubscribe::submit),
+        )
+        .route("/subscribe", get(subscribe::form).post(subscribe::submit))
+        .route(
+            "/confirm/{token}",
+            get(subscribe::show).post(subscribe::confirm),
         )
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(security_headers))
@@ -93,12 +105,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The client's IP, when the server was started with connect info (as `serve` is). It is
+/// the peer's address: behind a reverse proxy, the proxy's.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(&parts.extensions)))
+    }
+}
+
+fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 /// Per-client-IP limit on the public endpoints; 429 with Retry-After past it.
 async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let ip = client_ip(request.extensions());
     let verdict = ip.map(|ip| state.limiter.check_key(&ip));
     if let Some(Err(not_until)) = verdict {
         let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());

@@ -3,20 +3,35 @@
 use anyhow::Result;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use minijinja::{Environment, context};
+use minijinja::Environment;
+use serde::Serialize;
 
 pub struct Pages {
     env: Environment<'static>,
 }
 
-/// Which message the unsubscribe page shows.
+/// Which message the page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageState {
+    /// The unsubscribe page's question.
     Confirm,
     Unsubscribed,
     Resubscribed,
     Closed,
+    /// A bad unsubscribe token.
     Invalid,
+    /// The subscribe form.
+    Subscribe,
+    /// After a subscribe request, whatever the address: see `http::subscribe`.
+    CheckInbox,
+    /// The confirmation link's page, with its button.
+    ConfirmSubscription,
+    /// Confirmed (or already active).
+    Subscribed,
+    /// A genuine confirmation link past its time, or from before an unsubscribe.
+    ConfirmExpired,
+    /// A bad confirmation token.
+    ConfirmInvalid,
 }
 
 impl PageState {
@@ -27,6 +42,12 @@ impl PageState {
             Self::Resubscribed => ("resubscribed", "You are subscribed again"),
             Self::Closed => ("closed", "You are not on the list"),
             Self::Invalid => ("invalid", "This link is not valid"),
+            Self::Subscribe => ("subscribe", "Subscribe"),
+            Self::CheckInbox => ("check-inbox", "Check your inbox"),
+            Self::ConfirmSubscription => ("confirm-subscription", "Confirm your subscription"),
+            Self::Subscribed => ("subscribed", "You are subscribed"),
+            Self::ConfirmExpired => ("confirm-expired", "This link has expired"),
+            Self::ConfirmInvalid => ("confirm-invalid", "This link is not valid"),
         }
     }
 }
@@ -45,11 +66,31 @@ impl Pages {
         newsletter: &str,
         masked: &str,
     ) -> Response {
+        self.render_form(status, state, newsletter, masked, &FormView::default())
+    }
+
+    /// A page that may carry the subscribe form's values and its error.
+    pub fn render_form(
+        &self,
+        status: StatusCode,
+        state: PageState,
+        newsletter: &str,
+        masked: &str,
+        form: &FormView,
+    ) -> Response {
         let (name, title) = state.name_and_title();
+        let vars = PageVars {
+            state: name,
+            title,
+            newsletter,
+            masked,
+            form,
+            valid_days: crate::optin::LINK_VALID.whole_days(),
+        };
         let html = self
             .env
             .get_template("page.html")
-            .and_then(|t| t.render(context! { state => name, title, newsletter, masked }));
+            .and_then(|t| t.render(minijinja::value::Serde(&vars)));
         match html {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
@@ -58,6 +99,24 @@ impl Pages {
             }
         }
     }
+}
+
+/// What the subscribe form shows again after a refused submission (escaped on output).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FormView {
+    pub email: String,
+    pub name: String,
+    pub error: String,
+}
+
+#[derive(Serialize)]
+struct PageVars<'a> {
+    state: &'a str,
+    title: &'a str,
+    newsletter: &'a str,
+    masked: &'a str,
+    form: &'a FormView,
+    valid_days: i64,
 }
 
 /// `k•••@example.org`: enough for the owner to recognise, too little to harvest.

@@ -5,6 +5,7 @@
 //! concatenation of stored pieces and escaped values, with no template or MJML work per
 //! subscriber.
 
+mod confirm;
 mod markdown;
 mod templates;
 
@@ -12,6 +13,7 @@ use anyhow::{Context as _, Result};
 use minijinja::Value;
 use serde::Serialize;
 
+pub use confirm::RenderedConfirmation;
 pub use markdown::{to_html as markdown_to_html, to_text as markdown_to_text};
 pub use templates::Templates;
 

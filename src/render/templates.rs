@@ -14,6 +14,14 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("issue.txt", include_str!("../../email-templates/issue.txt")),
     (
+        "confirm.mjml",
+        include_str!("../../email-templates/confirm.mjml"),
+    ),
+    (
+        "confirm.txt",
+        include_str!("../../email-templates/confirm.txt"),
+    ),
+    (
         "partials/head.mjml",
         include_str!("../../email-templates/partials/head.mjml"),
     ),

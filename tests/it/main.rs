@@ -12,6 +12,7 @@ mod dkim;
 mod faults;
 mod issue_file;
 mod lifecycle;
+mod optin;
 mod relays;
 mod rendering;
 mod subscribers;

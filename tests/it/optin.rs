@@ -1,0 +1,886 @@
+//! Double opt-in over HTTP: `mailroom serve` on a real SQLite file, confirmations received
+//! by an SMTP server speaking the protocol (or written to the outbox).
+
+use std::time::{Duration, Instant};
+
+use mailroom::token::{ConfirmClaim, TokenKeys, UnsubscribeClaim};
+use time::OffsetDateTime;
+
+use crate::helpers::{Instance, Received, Reply, Served, SmtpServer, TOKEN_KEY};
+
+const JSON: &str = "application/json";
+
+/// An instance mailing through `smtp`, serving HTTP only.
+fn serve_smtp(smtp: &SmtpServer) -> (Instance, Served) {
+    let i = Instance::smtp(smtp.port);
+    let served = i.serve(&["--http-only"]);
+    (i, served)
+}
+
+/// Polls, bounded, until `done` holds: the confirmation is sent after the response.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn subscribe(served: &Served, email: &str) -> Reply {
+    served.post_form("/subscribe", &format!("email={}", encode(email)))
+}
+
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn column(i: &Instance, email: &str, column: &str) -> String {
+    i.query_text(&format!(
+        "SELECT coalesce({column}, 'NULL') FROM subscribers WHERE email = '{email}'"
+    ))
+}
+
+fn status(i: &Instance, email: &str) -> String {
+    column(i, email, "status")
+}
+
+fn subscriber_id(i: &Instance, email: &str) -> i64 {
+    i.query_scalar(&format!(
+        "SELECT id FROM subscribers WHERE email = '{email}'"
+    ))
+}
+
+fn events(i: &Instance, kind: &str) -> i64 {
+    i.query_scalar(&format!(
+        "SELECT count(*) FROM events WHERE kind = '{kind}'"
+    ))
+}
+
+fn keys() -> TokenKeys {
+    TokenKeys::new(TOKEN_KEY, &[]).unwrap()
+}
+
+fn confirm_path(subscriber_id: i64, issued_at: OffsetDateTime) -> String {
+    let token = keys().confirm(ConfirmClaim {
+        subscriber_id,
+        issued_at,
+    });
+    format!("/confirm/{token}")
+}
+
+/// The `/confirm/…` path in a message's text part, checked against its HTML part.
+fn link_in(raw: &[u8]) -> String {
+    let msg = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let text = msg.body_text(0).unwrap().into_owned();
+    let start = text
+        .find("/confirm/")
+        .expect("a confirmation link in the text part");
+    let path: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+        .collect();
+    let html = msg.body_html(0).unwrap();
+    assert!(
+        html.contains(&format!("href=\"http://127.0.0.1:8080{path}\"")),
+        "the HTML part links to the same page"
+    );
+    path
+}
+
+/// The confirmation links received for `email`, oldest first.
+fn links_for(received: &[Received], email: &str) -> Vec<String> {
+    received
+        .iter()
+        .filter(|r| r.rcpt_to.iter().any(|to| to == email))
+        .map(|r| link_in(&r.data))
+        .collect()
+}
+
+#[test]
+fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
+    let smtp = SmtpServer::start();
+    let (i, served) = serve_smtp(&smtp);
+    let reply = served.post_form("/subscribe", "email=Ada%40Example.ORG&name=Ada+Lovelace");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(reply.body.contains("Check your inbox"), "{}", reply.body);
+    let email = "Ada@example.org";
+    assert_eq!(
+        status(&i, email),
+        "pending",
+        "the domain is stored lower-cased"
+    );
+    assert_eq!(column(&i, email, "name"), "Ada Lovelace");
+    assert_eq!(column(&i, email, "confirmed_at"), "NULL");
+
+    wait_until("the confirmation email", || smtp.count() == 1);
+    let received = smtp.received();
+    let r = &received[0];
+    assert_eq!(r.rcpt_to, [email]);
+    assert_eq!(r.mail_from, "bounces@newsletter.example.org");
+    let msg = mail_parser::MessageParser::default()
+        .parse(&r.data)
+        .unwrap();
+    assert_eq!(
+        msg.subject(),
+        Some("Confirm your subscription to Deep Learning Weekly")
+    );
+    let to = msg.to().and_then(|a| a.first()).unwrap();
+    assert_eq!(
+        (to.name(), to.address()),
+        (Some("Ada Lovelace"), Some(email))
+    );
+    assert!(
+        msg.header_raw("Content-Type")
+            .unwrap()
+            .contains("multipart/alternative")
+    );
+    assert_eq!((msg.text_body_count(), msg.html_body_count()), (1, 1));
+    assert!(
+        msg.header_raw("List-Unsubscribe").is_none(),
+        "not list mail yet"
+    );
+    assert_eq!(
+        msg.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+    let text = msg.body_text(0).unwrap();
+    assert!(text.contains("works for 7 days"), "{text}");
+    assert!(
+        !text.contains("Ada Lovelace"),
+        "nothing the form's sender typed: {text}"
+    );
+    let path = link_in(&r.data);
+
+    for _ in 0..3 {
+        let page = served.get(&path);
+        assert_eq!(page.status, 200, "{page:?}");
+        assert!(page.body.contains("Confirm your subscription"));
+        assert!(page.body.contains("A\u{2022}\u{2022}\u{2022}@example.org"));
+        assert!(
+            !page.body.contains(email),
+            "the address itself is not shown"
+        );
+        assert!(page.body.contains("<form method=\"post\">"));
+        assert_eq!(page.headers["referrer-policy"], "no-referrer");
+        assert_eq!(served.request("HEAD", &path, None, "").status, 200);
+    }
+    assert_eq!(status(&i, email), "pending", "GET and HEAD change nothing");
+    assert_eq!(events(&i, "confirmed"), 0);
+
+    for _ in 0..2 {
+        let done = served.post_form(&path, "action=confirm");
+        assert_eq!(done.status, 200, "{done:?}");
+        assert!(done.body.contains("You are subscribed"), "{}", done.body);
+    }
+    assert_eq!(status(&i, email), "active");
+    assert_ne!(column(&i, email, "confirmed_at"), "NULL");
+    assert_eq!(column(&i, email, "consent_source"), "form");
+    assert_eq!(column(&i, email, "consent_ip"), "127.0.0.1");
+    assert_eq!(
+        column(&i, email, "consent_at"),
+        column(&i, email, "confirmed_at")
+    );
+    assert_eq!(
+        i.query_text(
+            "SELECT group_concat(kind || ' ' || source || ' ' || detail, ' | ') FROM events"
+        ),
+        "subscribed form {\"ip\":\"127.0.0.1\",\"status\":\"pending\"} | \
+         confirmed form {\"from\":\"pending\",\"ip\":\"127.0.0.1\"}",
+        "one event per change, a double click included"
+    );
+    assert!(served.get(&path).body.contains("You are subscribed"));
+    let show = i.ok(&["subscribers", "show", email]);
+    assert!(show.contains("consent:  form at"), "{show}");
+    assert!(show.contains("from 127.0.0.1"), "{show}");
+}
+
+#[test]
+fn the_answer_is_the_same_whatever_the_list_knows_about_the_address() {
+    let smtp = SmtpServer::start();
+    let i = Instance::smtp(smtp.port);
+    for email in [
+        "active@example.org",
+        "pending@example.org",
+        "unsub@example.org",
+        "bounced@example.org",
+        "complained@example.org",
+    ] {
+        i.ok(&["subscribers", "add", email]);
+    }
+    i.ok(&["subscribers", "unsubscribe", "unsub@example.org"]);
+    i.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'bounced@example.org'");
+    i.execute(
+        "UPDATE subscribers SET status = 'complained' WHERE email = 'complained@example.org'",
+    );
+    // Asked for a minute ago: within the hour, so no second email.
+    i.execute(
+        "UPDATE subscribers SET status = 'pending',
+                confirmation_sent_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')
+         WHERE email = 'pending@example.org'",
+    );
+    let served = i.serve(&["--http-only"]);
+
+    let known = [
+        "pending@example.org",
+        "active@example.org",
+        "unsub@example.org",
+        "bounced@example.org",
+        "complained@example.org",
+    ];
+    for (format, new) in [
+        ("form", "new.form@example.org"),
+        ("json", "new.json@example.org"),
+    ] {
+        let ask = |email: &str| match format {
+            "form" => subscribe(&served, email),
+            _ => served.request(
+                "POST",
+                "/subscribe",
+                Some(JSON),
+                &serde_json::json!({ "email": email }).to_string(),
+            ),
+        };
+        let reference = ask(new);
+        assert_eq!(reference.status, 200, "{format}: {reference:?}");
+        for email in known {
+            let reply = ask(email);
+            assert_eq!(reply.status, reference.status, "{format} {email}");
+            assert_eq!(reply.body, reference.body, "{format} {email}: same bytes");
+            for header in ["content-type", "content-length"] {
+                assert_eq!(
+                    reply.headers.get(header),
+                    reference.headers.get(header),
+                    "{format} {email}: {header}"
+                );
+            }
+        }
+    }
+
+    assert_eq!(status(&i, "active@example.org"), "active");
+    assert_eq!(
+        status(&i, "unsub@example.org"),
+        "unsubscribed",
+        "only the emailed link brings them back"
+    );
+    assert_eq!(status(&i, "bounced@example.org"), "bounced");
+    assert_eq!(status(&i, "complained@example.org"), "complained");
+    assert_eq!(status(&i, "new.json@example.org"), "pending");
+    for email in [
+        "active@example.org",
+        "bounced@example.org",
+        "complained@example.org",
+    ] {
+        assert_eq!(
+            column(&i, email, "confirmation_sent_at"),
+            "NULL",
+            "{email}: nothing sent"
+        );
+    }
+    wait_until("three confirmations", || smtp.count() >= 3);
+    let mut recipients: Vec<String> = smtp
+        .received()
+        .into_iter()
+        .flat_map(|r| r.rcpt_to)
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        [
+            "new.form@example.org",
+            "new.json@example.org",
+            "unsub@example.org"
+        ]
+    );
+}
+
+#[test]
+fn one_confirmation_per_address_per_hour() {
+    let smtp = SmtpServer::start();
+    let (i, served) = serve_smtp(&smtp);
+    for _ in 0..3 {
+        assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+    }
+    let json = r#"{"email": "ada@example.org", "name": "Ada"}"#;
+    assert_eq!(
+        served
+            .request("POST", "/subscribe", Some(JSON), json)
+            .status,
+        200
+    );
+    let first_sent = column(&i, "ada@example.org", "confirmation_sent_at");
+    // A request for someone else, so there is something to wait for.
+    assert_eq!(subscribe(&served, "bob@example.org").status, 200);
+    wait_until("two confirmations", || smtp.count() >= 2);
+    assert_eq!(smtp.per_recipient()["ada@example.org"], 1);
+    assert_eq!(
+        column(&i, "ada@example.org", "confirmation_sent_at"),
+        first_sent,
+        "repeats within the hour leave the send time alone"
+    );
+    assert_eq!(column(&i, "ada@example.org", "name"), "", "nor the name");
+
+    // An hour on, a pending address gets a fresh confirmation; the first link still works.
+    i.execute(
+        "UPDATE subscribers SET confirmation_sent_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-61 minutes')
+         WHERE email = 'ada@example.org'",
+    );
+    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+    wait_until("a second confirmation to ada", || smtp.count() >= 3);
+    let links = links_for(&smtp.received(), "ada@example.org");
+    assert_eq!(links.len(), 2);
+    assert_ne!(links[0], links[1]);
+    assert!(
+        served
+            .post_form(&links[0], "")
+            .body
+            .contains("You are subscribed")
+    );
+    assert_eq!(status(&i, "ada@example.org"), "active");
+
+    // Active now: asking again sends nothing, whenever.
+    i.execute("UPDATE subscribers SET confirmation_sent_at = NULL WHERE email = 'ada@example.org'");
+    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+    assert_eq!(
+        column(&i, "ada@example.org", "confirmation_sent_at"),
+        "NULL"
+    );
+}
+
+#[test]
+fn an_unsubscribed_reader_comes_back_only_by_confirming_afresh() {
+    let smtp = SmtpServer::start();
+    let i = Instance::smtp(smtp.port);
+    i.ok(&["subscribers", "add", "kim@example.org", "--name", "Kim"]);
+    let id = subscriber_id(&i, "kim@example.org");
+    // A link from before the unsubscribe (as if from an earlier sign-up) must not undo it.
+    let before_unsubscribe = confirm_path(id, OffsetDateTime::now_utc() - time::Duration::hours(1));
+    i.ok(&["subscribers", "unsubscribe", "kim@example.org"]);
+    let old_consent = column(&i, "kim@example.org", "consent_at");
+    let served = i.serve(&["--http-only"]);
+
+    for method in ["GET", "POST"] {
+        let stale = served.request(method, &before_unsubscribe, None, "");
+        assert_eq!(stale.status, 404, "{method}");
+        assert!(stale.body.contains("This link has expired"), "{method}");
+    }
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+
+    assert_eq!(subscribe(&served, "kim@example.org").status, 200);
+    assert_eq!(
+        status(&i, "kim@example.org"),
+        "unsubscribed",
+        "a request alone changes nothing"
+    );
+    wait_until("kim's confirmation", || smtp.count() == 1);
+    let path = &links_for(&smtp.received(), "kim@example.org")[0];
+    assert!(
+        served
+            .get(path)
+            .body
+            .contains("Start sending Deep Learning Weekly to")
+    );
+    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    let done = served.post_form(path, "action=confirm");
+    assert!(done.body.contains("You are subscribed"), "{done:?}");
+    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(column(&i, "kim@example.org", "consent_source"), "form");
+    assert_ne!(column(&i, "kim@example.org", "consent_at"), old_consent);
+    assert_eq!(column(&i, "kim@example.org", "unsubscribed_at"), "NULL");
+    assert_eq!(
+        i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'confirmed'"),
+        "form {\"from\":\"unsubscribed\",\"ip\":\"127.0.0.1\"}"
+    );
+}
+
+#[test]
+fn bounced_and_complained_stay_closed_even_with_a_genuine_link() {
+    let i = Instance::new();
+    i.ok(&["subscribers", "add", "gone@example.org"]);
+    i.ok(&["subscribers", "add", "angry@example.org"]);
+    i.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'gone@example.org'");
+    i.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'angry@example.org'");
+    let served = i.serve(&["--http-only"]);
+    for (email, kept) in [
+        ("gone@example.org", "bounced"),
+        ("angry@example.org", "complained"),
+    ] {
+        let path = confirm_path(subscriber_id(&i, email), OffsetDateTime::now_utc());
+        assert!(served.get(&path).body.contains("You are not on the list"));
+        let post = served.post_form(&path, "action=confirm");
+        assert!(post.body.contains("You are not on the list"), "{post:?}");
+        assert_eq!(status(&i, email), kept);
+    }
+    assert_eq!(events(&i, "confirmed"), 0);
+}
+
+#[test]
+fn bad_confirmation_links_get_a_404_page_and_change_nothing() {
+    let i = Instance::new();
+    let served = i.serve(&["--http-only"]);
+    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+    let id = subscriber_id(&i, "ada@example.org");
+    let now = OffsetDateTime::now_utc();
+    let good = keys().confirm(ConfirmClaim {
+        subscriber_id: id,
+        issued_at: now,
+    });
+    let mut altered = good.clone().into_bytes();
+    altered[25] = if altered[25] == b'a' { b'b' } else { b'a' };
+    let other_key = TokenKeys::new("another-key-another-key-another-key-42", &[]).unwrap();
+    let invalid = [
+        ("truncated", good[..good.len() - 1].to_string()),
+        ("extended", format!("{good}a")),
+        ("altered", String::from_utf8(altered).unwrap()),
+        (
+            "wrong key",
+            other_key.confirm(ConfirmClaim {
+                subscriber_id: id,
+                issued_at: now,
+            }),
+        ),
+        (
+            "an unsubscribe token",
+            keys().unsubscribe(UnsubscribeClaim {
+                subscriber_id: id,
+                issue_number: 1,
+            }),
+        ),
+        ("a bounce token", keys().bounce(id)),
+        (
+            "unknown subscriber",
+            keys().confirm(ConfirmClaim {
+                subscriber_id: id + 1000,
+                issued_at: now,
+            }),
+        ),
+        ("garbage", "not-a-token".to_string()),
+        ("percent-encoded junk", "%E2%80%A2%00%0A".to_string()),
+        ("very long", "a".repeat(5000)),
+    ];
+    let reference = served.get("/confirm/not-a-token");
+    assert!(reference.body.contains("This link is not valid"));
+    for (what, token) in invalid {
+        let path = format!("/confirm/{token}");
+        let get = served.get(&path);
+        assert_eq!(get.status, 404, "{what}");
+        assert_eq!(
+            get.body, reference.body,
+            "{what}: one page for every bad token"
+        );
+        let post = served.post_form(&path, "action=confirm");
+        assert_eq!(post.status, 404, "{what}");
+        assert_eq!(post.body, reference.body, "{what}");
+    }
+
+    let expired = confirm_path(id, now - time::Duration::days(8));
+    for method in ["GET", "POST"] {
+        let reply = served.request(method, &expired, None, "");
+        assert_eq!(reply.status, 404, "{method}: expired");
+        assert!(reply.body.contains("This link has expired"), "{method}");
+        assert!(reply.body.contains("work for 7 days"), "{method}");
+        assert!(reply.body.contains("href=\"../subscribe\""), "{method}");
+    }
+    assert_eq!(status(&i, "ada@example.org"), "pending");
+    assert_eq!(events(&i, "confirmed"), 0);
+
+    // The same claim, properly signed and in time, does confirm: the refusals were real.
+    let fine = served.post_form(&format!("/confirm/{good}"), "");
+    assert_eq!(fine.status, 200);
+    assert_eq!(status(&i, "ada@example.org"), "active");
+}
+
+#[test]
+fn invalid_input_is_refused_with_a_reason_and_stores_nothing() {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let i = Instance::new();
+    let served = i.serve(&["--http-only"]);
+    let long_name = format!("email=ada%40example.org&name={}", "a".repeat(201));
+    let oversized = format!("email=ada%40example.org&name={}", "a".repeat(20_000));
+    let cases: [(&str, Option<&str>, &str, u16, &str); 18] = [
+        (
+            "missing email",
+            Some(FORM),
+            "name=Ada",
+            422,
+            "an email address is required",
+        ),
+        (
+            "empty email",
+            Some(FORM),
+            "email=+&name=Ada",
+            422,
+            "an email address is required",
+        ),
+        (
+            "not an address",
+            Some(FORM),
+            "email=not-an-address",
+            422,
+            "not a valid email address",
+        ),
+        (
+            "display name",
+            Some(FORM),
+            "email=Ada+%3Cada%40example.org%3E",
+            422,
+            "bare address",
+        ),
+        (
+            "no dot",
+            Some(FORM),
+            "email=ada%40localhost",
+            422,
+            "must contain a dot",
+        ),
+        (
+            "line break in the address",
+            Some(FORM),
+            "email=ada%40example.org%0D%0ABcc%3A+eve%40example.org",
+            422,
+            "line break",
+        ),
+        (
+            "line break in the name",
+            Some(FORM),
+            "email=ada%40example.org&name=Ada%0D%0ABcc%3A+eve%40example.org",
+            422,
+            "must be one line",
+        ),
+        (
+            "long name",
+            Some(FORM),
+            &long_name,
+            422,
+            "at most 200 characters",
+        ),
+        ("oversized body", Some(FORM), &oversized, 413, ""),
+        (
+            "JSON without email",
+            Some(JSON),
+            r#"{"name": "Ada"}"#,
+            422,
+            "an email address is required",
+        ),
+        (
+            "JSON invalid address",
+            Some(JSON),
+            r#"{"email": "ada@"}"#,
+            422,
+            "not a valid email address",
+        ),
+        (
+            "JSON cut short",
+            Some(JSON),
+            r#"{"email": "#,
+            400,
+            "not a JSON object",
+        ),
+        (
+            "JSON number",
+            Some(JSON),
+            r#"{"email": 5}"#,
+            400,
+            "not a JSON object",
+        ),
+        ("JSON array", Some(JSON), "[]", 400, "not a JSON object"),
+        (
+            "form body sent as JSON",
+            Some(JSON),
+            "email=ada%40example.org",
+            400,
+            "not a JSON object",
+        ),
+        (
+            "plain text",
+            Some("text/plain"),
+            "email=ada%40example.org",
+            415,
+            "x-www-form-urlencoded",
+        ),
+        (
+            "multipart",
+            Some("multipart/form-data; boundary=X"),
+            "--X\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nada@example.org\r\n--X--\r\n",
+            415,
+            "application/json",
+        ),
+        (
+            "binary junk",
+            Some(FORM),
+            "\u{0}\u{1}\u{ff}",
+            422,
+            "an email address is required",
+        ),
+    ];
+    for (what, content_type, body, expected, reason) in cases {
+        let reply = served.request("POST", "/subscribe", content_type, body);
+        assert_eq!(reply.status, expected, "{what}: {reply:?}");
+        assert!(reply.body.contains(reason), "{what}: {}", reply.body);
+        if expected == 422 && content_type == Some(FORM) {
+            assert!(
+                reply.body.contains("<form method=\"post\">"),
+                "{what}: the form again"
+            );
+        }
+        if content_type == Some(JSON) {
+            let error: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+            assert!(error["error"].is_string(), "{what}: {}", reply.body);
+        }
+    }
+    let typed = served.post_form(
+        "/subscribe",
+        "email=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E&name=Ada+%26+Co",
+    );
+    assert_eq!(typed.status, 422);
+    assert!(!typed.body.contains("<script>"), "typed values are escaped");
+    assert!(
+        typed.body.contains("&quot;&gt;&lt;script&gt;"),
+        "{}",
+        typed.body
+    );
+    assert!(
+        typed.body.contains("value=\"Ada &amp; Co\""),
+        "kept for a retry"
+    );
+    assert_eq!(i.query_scalar("SELECT count(*) FROM subscribers"), 0);
+    assert_eq!(i.query_scalar("SELECT count(*) FROM events"), 0);
+
+    // Well-formed requests: JSON, and a form posted without a Content-Type (curl -d style).
+    let json = served.request(
+        "POST",
+        "/subscribe",
+        Some(JSON),
+        r#"{"email": " ada@example.org ", "name": " Ada ", "extra": true}"#,
+    );
+    assert_eq!(json.status, 200, "{json:?}");
+    assert_eq!(json.headers["content-type"], "application/json");
+    assert!(serde_json::from_str::<serde_json::Value>(&json.body).unwrap()["message"].is_string());
+    assert_eq!(column(&i, "ada@example.org", "name"), "Ada");
+    let bare = served.request("POST", "/subscribe", None, "email=bob%40example.org");
+    assert_eq!(bare.status, 200, "{bare:?}");
+    assert_eq!(status(&i, "bob@example.org"), "pending");
+}
+
+#[test]
+fn the_name_cannot_add_recipients_or_headers() {
+    let smtp = SmtpServer::start();
+    let (_i, served) = serve_smtp(&smtp);
+    let name = "Eve\" <mallory@example.org>, Bcc: mallory@example.org";
+    let reply = served.post_form(
+        "/subscribe",
+        &format!("email=eve%40example.org&name={}", encode(name)),
+    );
+    assert_eq!(reply.status, 200);
+    wait_until("eve's confirmation", || smtp.count() == 1);
+    let r = &smtp.received()[0];
+    assert_eq!(r.rcpt_to, ["eve@example.org"], "one envelope recipient");
+    let msg = mail_parser::MessageParser::default()
+        .parse(&r.data)
+        .unwrap();
+    assert!(msg.header_raw("Bcc").is_none());
+    let to = msg.to().unwrap();
+    assert_eq!(to.iter().count(), 1, "one To: address");
+    let first = to.first().unwrap();
+    assert_eq!(first.address(), Some("eve@example.org"));
+    assert_eq!(first.name(), Some(name), "the name stays a display name");
+}
+
+#[test]
+fn subscribing_is_rate_limited_per_client() {
+    let i = Instance::with_config("[http]\npublic_rate_per_second = 1\npublic_burst = 3\n");
+    let served = i.serve(&["--http-only"]);
+    let replies: Vec<Reply> = (0..8)
+        .map(|n| subscribe(&served, &format!("reader{n}@example.org")))
+        .collect();
+    let codes: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(&codes[..3], &[200, 200, 200], "the burst passes: {codes:?}");
+    let limited = replies
+        .iter()
+        .find(|r| r.status == 429)
+        .unwrap_or_else(|| panic!("no 429 after the burst: {codes:?}"));
+    assert!(limited.headers.contains_key("retry-after"));
+    let stored = i.query_scalar("SELECT count(*) FROM subscribers");
+    assert_eq!(
+        stored,
+        codes.iter().filter(|c| **c == 200).count() as i64,
+        "refused requests stored nothing"
+    );
+    assert_eq!(served.get("/healthz").status, 200);
+}
+
+#[test]
+fn the_confirmation_goes_to_the_outbox_when_that_is_the_transport() {
+    let i = Instance::new();
+    let served = i.serve(&["--http-only"]);
+    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+    let files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(i.outbox())
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    wait_until("a file in the outbox", || {
+        files()
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "eml"))
+    });
+    let raw = std::fs::read(&files()[0]).unwrap();
+    let path = link_in(&raw);
+    assert!(
+        served
+            .post_form(&path, "")
+            .body
+            .contains("You are subscribed")
+    );
+    assert_eq!(status(&i, "ada@example.org"), "active");
+}
+
+#[test]
+fn a_failed_send_is_forgotten_so_the_next_request_sends_again() {
+    // A port nobody listens on: the relay refuses the connection.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let i = Instance::smtp(port);
+    let served = i.serve(&["--http-only"]);
+    let reply = subscribe(&served, "ada@example.org");
+    assert_eq!(reply.status, 200, "the request does not wait for the relay");
+    assert_eq!(status(&i, "ada@example.org"), "pending");
+    wait_until("the failed send to be forgotten", || {
+        column(&i, "ada@example.org", "confirmation_sent_at") == "NULL"
+    });
+}
+
+#[test]
+fn the_subscribe_form_works_in_a_browser_without_javascript() {
+    let smtp = SmtpServer::start();
+    let (i, served) = serve_smtp(&smtp);
+    let page = served.get("/subscribe");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    for needle in [
+        "<form method=\"post\">",
+        "name=\"email\" type=\"email\" required",
+        "name=\"name\" type=\"text\"",
+        ">Subscribe</button>",
+    ] {
+        assert!(page.body.contains(needle), "{needle}: {}", page.body);
+    }
+    assert!(!page.body.contains("<script"), "no JavaScript");
+
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("subscribe-screenshots");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(crate::helpers::repo_path("tests/browser/subscribe.mjs"))
+        .arg(&artifacts)
+        .arg(format!("{}/subscribe", served.base))
+        .args(["grace@example.org", "Grace Hopper"])
+        .env("CHROMIUM", crate::helpers::chromium())
+        .output()
+        .expect("node is installed (.ci/run installs the browser test's packages)");
+    assert!(
+        out.status.success(),
+        "browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let before = &report["before"];
+    assert_eq!(before["status"], 200);
+    assert_eq!(before["heading"], "Subscribe");
+    assert!(
+        before["scrollWidth"].as_u64() <= Some(375),
+        "no horizontal scroll on a phone: {before}"
+    );
+    let after = &report["after"];
+    assert_eq!(after["method"], "POST");
+    assert_eq!(after["status"], 200);
+    assert_eq!(after["heading"], "Check your inbox");
+    assert_eq!(status(&i, "grace@example.org"), "pending");
+    assert_eq!(column(&i, "grace@example.org", "name"), "Grace Hopper");
+    wait_until("grace's confirmation", || smtp.count() == 1);
+}
+
+#[test]
+fn an_erased_address_comes_back_only_through_its_own_confirmation() {
+    let smtp = SmtpServer::start();
+    let i = Instance::smtp(smtp.port);
+    for email in ["gone@example.org", "angry@example.org"] {
+        i.ok(&["subscribers", "add", email]);
+    }
+    i.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'angry@example.org'");
+    for email in ["gone@example.org", "angry@example.org"] {
+        i.ok(&["subscribers", "remove", email]);
+    }
+    let served = i.serve(&["--http-only"]);
+    let reference = subscribe(&served, "someone.new@example.org");
+    for email in ["gone@example.org", "angry@example.org"] {
+        let reply = subscribe(&served, email);
+        assert_eq!(
+            (reply.status, &reply.body),
+            (reference.status, &reference.body),
+            "{email}"
+        );
+    }
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'angry@example.org'"),
+        0,
+        "an erased complainer is not stored again"
+    );
+    assert_eq!(status(&i, "gone@example.org"), "pending");
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM erasures"),
+        2,
+        "until confirmed"
+    );
+    wait_until("two confirmations", || smtp.count() >= 2);
+    let path = &links_for(&smtp.received(), "gone@example.org")[0];
+    assert!(
+        served
+            .post_form(path, "")
+            .body
+            .contains("You are subscribed")
+    );
+    assert_eq!(status(&i, "gone@example.org"), "active");
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM erasures"),
+        1,
+        "the confirmation lifts gone's erasure, not angry's"
+    );
+    assert!(
+        !smtp.per_recipient().contains_key("angry@example.org"),
+        "{:?}",
+        smtp.per_recipient()
+    );
+}
+
+#[test]
+fn an_international_domain_is_stored_and_mailed_as_punycode() {
+    let smtp = SmtpServer::start();
+    let (i, served) = serve_smtp(&smtp);
+    assert_eq!(subscribe(&served, "leser@Bücher.DE").status, 200);
+    assert_eq!(status(&i, "leser@xn--bcher-kva.de"), "pending");
+    wait_until("the confirmation", || smtp.count() == 1);
+    assert_eq!(smtp.received()[0].rcpt_to, ["leser@xn--bcher-kva.de"]);
+    assert_eq!(
+        subscribe(&served, "leser@xn--bcher-kva.de").status,
+        200,
+        "the same address, within the hour"
+    );
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM subscribers"),
+        1,
+        "one subscriber for both spellings"
+    );
+}
