@@ -255,6 +255,60 @@ impl Db {
         .await?)
     }
 
+    /// Sets the name and merges attributes (a `null` value removes one); records which
+    /// fields changed. Status is not touched here.
+    pub async fn update_subscriber(
+        &self,
+        id: i64,
+        name: Option<&str>,
+        attributes: Option<&serde_json::Map<String, serde_json::Value>>,
+        from: Source,
+    ) -> Result<Vec<&'static str>> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT name, attributes FROM subscribers WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((old_name, old_attributes)) = row else {
+            return Ok(Vec::new());
+        };
+        let before: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&old_attributes).unwrap_or_default();
+        let mut merged = before.clone();
+        for (key, value) in attributes.into_iter().flatten() {
+            if value.is_null() {
+                merged.remove(key);
+            } else {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+        let name = name.unwrap_or(&old_name);
+        let mut fields = Vec::new();
+        if name != old_name {
+            fields.push("name");
+        }
+        if merged != before {
+            fields.push("attributes");
+        }
+        if fields.is_empty() {
+            return Ok(fields);
+        }
+        sqlx::query("UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?")
+            .bind(name)
+            .bind(serde_json::Value::Object(merged).to_string())
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let event = Event::new(EventKind::SubscriberUpdated, from)
+            .subscriber(id)
+            .detail(serde_json::json!({ "fields": fields }));
+        events::record(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(fields)
+    }
+
     pub async fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
@@ -337,9 +391,11 @@ pub fn email_hash(email: &SubscriberEmail) -> String {
     email_hash_raw(email.as_str())
 }
 
+/// Lower-cased as a whole: nearly every mailbox provider ignores the local part's case, and
+/// an erasure should hold against `Alan@` as well as `alan@`.
 fn email_hash_raw(email: &str) -> String {
     use sha2::{Digest, Sha256};
-    data_encoding::HEXLOWER.encode(&Sha256::digest(email.as_bytes()))
+    data_encoding::HEXLOWER.encode(&Sha256::digest(email.to_lowercase().as_bytes()))
 }
 
 /// Upserts one chunk of an import inside the caller's transaction. `at` is the import's

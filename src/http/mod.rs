@@ -2,6 +2,7 @@
 //! its confirmation), health, and the admin API.
 
 mod admin;
+mod admin_subscribers;
 mod pages;
 mod subscribe;
 mod unsubscribe;
@@ -96,6 +97,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/issues/{number}/send", post(admin::send_issue))
         .route("/api/sends/{number}", get(admin::send_progress))
         .route("/api/sends/{number}/{action}", post(admin::control_send))
+        .route(
+            "/api/subscribers",
+            get(admin_subscribers::list).post(admin_subscribers::add),
+        )
+        .route("/api/subscribers/stats", get(admin_subscribers::stats))
+        .route(
+            "/api/subscribers/{id}",
+            get(admin_subscribers::get)
+                .patch(admin_subscribers::update)
+                .delete(admin_subscribers::remove),
+        )
         .layer(DefaultBodyLimit::max(crate::issue_file::MAX_FILE_BYTES))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()

@@ -164,3 +164,172 @@ fn hostile_or_broken_issues_are_refused_and_nothing_is_stored() {
     );
     assert_eq!(api.admin("GET", "/api/sends/999", TOKEN, None).status, 404);
 }
+
+fn json(reply: &crate::helpers::Reply) -> serde_json::Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body))
+}
+
+#[test]
+fn subscribers_can_be_listed_added_updated_and_removed_over_the_api() {
+    let i = instance();
+    let api = i.serve(&["--http-only"]);
+    let before = i.query_scalar("SELECT count(*) FROM events");
+    for (method, path, body) in [
+        ("GET", "/api/subscribers", None),
+        ("GET", "/api/subscribers/1", None),
+        ("GET", "/api/subscribers/stats", None),
+        (
+            "POST",
+            "/api/subscribers",
+            Some(r#"{"email":"eve@example.org"}"#),
+        ),
+        ("PATCH", "/api/subscribers/1", Some(r#"{"name":"Mallory"}"#)),
+        ("DELETE", "/api/subscribers/1", None),
+    ] {
+        let reply = api.admin(method, path, "wrong-token-wrong-token-wrong", body);
+        assert_eq!(reply.status, 401, "{method} {path}");
+    }
+    assert_eq!(i.query_scalar("SELECT count(*) FROM subscribers"), 2);
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM events"),
+        before,
+        "nothing done"
+    );
+
+    let created = api.admin(
+        "POST",
+        "/api/subscribers",
+        TOKEN,
+        Some(r#"{"email":"alan@Example.NET","name":"Alan","status":"pending","attributes":{"city":"London","vip":true}}"#),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let alan = json(&created);
+    assert_eq!(alan["email"], "alan@example.net");
+    assert_eq!(alan["status"], "pending");
+    assert_eq!(alan["consent_source"], "admin");
+    assert_eq!(alan["attributes"]["city"], "London");
+    let id = alan["id"].as_i64().unwrap();
+
+    let again = api.admin(
+        "POST",
+        "/api/subscribers",
+        TOKEN,
+        Some(r#"{"email":"alan@example.net"}"#),
+    );
+    assert_eq!(again.status, 409, "{again:?}");
+    for bad in [
+        r#"{"email":"not an address"}"#,
+        r#"{"email":"x@example.org","status":"bounced"}"#,
+        r#"{"email":"x@example.org","attributes":{"nested":{"a":1}}}"#,
+        r#"{"email":"x@example.org","attributes":{"email":"y"}}"#,
+        r#"{"email":"x@example.org","name":"two\nlines"}"#,
+        r#"{"email":"x@example.org","admin":true}"#,
+        r#"{"email":"#,
+    ] {
+        let reply = api.admin("POST", "/api/subscribers", TOKEN, Some(bad));
+        assert!(matches!(reply.status, 400 | 422), "{bad}: {reply:?}");
+    }
+    assert_eq!(i.query_scalar("SELECT count(*) FROM subscribers"), 3);
+
+    let page = json(&api.admin("GET", "/api/subscribers?limit=2", TOKEN, None));
+    assert_eq!(page["subscribers"].as_array().unwrap().len(), 2);
+    let after = page["next_after"].as_i64().unwrap();
+    let rest = json(&api.admin(
+        "GET",
+        &format!("/api/subscribers?limit=2&after={after}"),
+        TOKEN,
+        None,
+    ));
+    assert_eq!(rest["subscribers"][0]["id"].as_i64(), Some(id));
+    assert!(rest["next_after"].is_null());
+    let pending = json(&api.admin("GET", "/api/subscribers?status=pending", TOKEN, None));
+    assert_eq!(pending["subscribers"].as_array().unwrap().len(), 1);
+    let found = json(&api.admin("GET", "/api/subscribers?search=grace", TOKEN, None));
+    assert_eq!(found["subscribers"][0]["email"], "grace@example.org");
+    assert_eq!(
+        api.admin("GET", "/api/subscribers?status=vip", TOKEN, None)
+            .status,
+        422
+    );
+    assert_eq!(
+        api.admin("GET", "/api/subscribers?limit=5000", TOKEN, None)
+            .status,
+        422
+    );
+    let stats = json(&api.admin("GET", "/api/subscribers/stats", TOKEN, None));
+    assert_eq!(
+        (stats["active"].as_i64(), stats["pending"].as_i64()),
+        (Some(2), Some(1))
+    );
+
+    let updated = api.admin(
+        "PATCH",
+        &format!("/api/subscribers/{id}"),
+        TOKEN,
+        Some(r#"{"name":"Alan Turing","attributes":{"vip":null,"team":"Hut 8"}}"#),
+    );
+    assert_eq!(updated.status, 200, "{updated:?}");
+    let alan = json(&updated);
+    assert_eq!(alan["name"], "Alan Turing");
+    assert_eq!(
+        alan["attributes"],
+        serde_json::json!({"city": "London", "team": "Hut 8"})
+    );
+    let revive = api.admin(
+        "PATCH",
+        &format!("/api/subscribers/{id}"),
+        TOKEN,
+        Some(r#"{"status":"active"}"#),
+    );
+    assert_eq!(
+        revive.status, 409,
+        "pending is confirmed by the subscriber, not the API"
+    );
+    let left = api.admin(
+        "PATCH",
+        &format!("/api/subscribers/{id}"),
+        TOKEN,
+        Some(r#"{"status":"unsubscribed"}"#),
+    );
+    assert_eq!(json(&left)["status"], "unsubscribed");
+    let back = api.admin(
+        "PATCH",
+        &format!("/api/subscribers/{id}"),
+        TOKEN,
+        Some(r#"{"status":"active"}"#),
+    );
+    assert_eq!(back.status, 409, "never revived");
+    assert_eq!(
+        i.query_text(&format!("SELECT status FROM subscribers WHERE id = {id}")),
+        "unsubscribed"
+    );
+    assert_eq!(
+        i.query_scalar(&format!(
+            "SELECT count(*) FROM events WHERE subscriber_id = {id} AND kind IN ('subscribed', 'subscriber_updated', 'unsubscribed')"
+        )),
+        3
+    );
+
+    let removed = api.admin("DELETE", &format!("/api/subscribers/{id}"), TOKEN, None);
+    assert_eq!(removed.status, 200, "{removed:?}");
+    assert_eq!(
+        api.admin("GET", &format!("/api/subscribers/{id}"), TOKEN, None)
+            .status,
+        404
+    );
+    assert_eq!(
+        api.admin("DELETE", &format!("/api/subscribers/{id}"), TOKEN, None)
+            .status,
+        404
+    );
+    let readd = api.admin(
+        "POST",
+        "/api/subscribers",
+        TOKEN,
+        Some(r#"{"email":"alan@example.net"}"#),
+    );
+    assert_eq!(
+        readd.status, 409,
+        "erased addresses stay off the list: {readd:?}"
+    );
+}
