@@ -87,6 +87,7 @@ fn bench_build(
                 email: "ada.lovelace@example.org",
                 name: "Ada Lovelace",
                 nonce: "0123456789abcdef",
+                attributes: "{}",
             };
             factory.build(black_box(rendered), &recipient).unwrap()
         })

@@ -380,9 +380,11 @@ async fn preview(ctx: &Context, number: u32, out: &Path, email: &str, name: &str
             email: email.as_str(),
             name,
             nonce: "preview",
+            attributes: "{}",
         },
     )?;
     let personal = crate::render::Personal {
+        attributes: None,
         name: if name.is_empty() {
             &ctx.settings.newsletter.default_name
         } else {

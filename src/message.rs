@@ -27,6 +27,8 @@ pub struct Recipient<'a> {
     pub name: &'a str,
     /// Random per delivery; with the id it makes the Message-ID.
     pub nonce: &'a str,
+    /// The subscriber's attributes as stored (a JSON object), for the templates.
+    pub attributes: &'a str,
 }
 
 /// A finished message and its SMTP envelope.
@@ -148,7 +150,14 @@ impl MessageFactory {
             issue.number, r.delivery_id, r.nonce, self.id_domain
         );
 
+        // Most subscribers have none; skip the parse for them.
+        let attributes: Option<serde_json::Map<String, serde_json::Value>> =
+            match r.attributes.trim() {
+                "" | "{}" => None,
+                json => serde_json::from_str(json).ok(),
+            };
         let personal = Personal {
+            attributes: attributes.as_ref(),
             name: if r.name.is_empty() {
                 &self.default_name
             } else {

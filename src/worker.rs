@@ -307,6 +307,7 @@ impl Worker {
         let (factory, transport) = (self.factory.clone(), self.transport.clone());
         let (delivery_id, subscriber_id) = (c.id, c.subscriber_id);
         let (email, name, nonce) = (c.email.clone(), c.name.clone(), c.nonce.clone());
+        let attributes = c.attributes.clone();
         let (message, sent) = tokio::spawn(
             async move {
                 let message = factory.build(
@@ -317,6 +318,7 @@ impl Worker {
                         email: &email,
                         name: &name,
                         nonce: &nonce,
+                        attributes: &attributes,
                     },
                 )?;
                 let sent = transport.send(&message).await;

@@ -21,6 +21,7 @@ pub struct Claimed {
     pub email: String,
     pub name: String,
     pub subscriber_status: String,
+    pub attributes: String,
 }
 
 /// Per-state counts of one send.
@@ -145,7 +146,7 @@ impl Db {
         }
         Ok(sqlx::query_as(
             "SELECT d.id, d.send_id, s.issue_id, d.subscriber_id, d.attempts, d.nonce, d.created_at,
-                    sub.email, sub.name, sub.status AS subscriber_status
+                    sub.email, sub.name, sub.status AS subscriber_status, sub.attributes
              FROM deliveries d
              JOIN sends s ON s.id = d.send_id
              JOIN subscribers sub ON sub.id = d.subscriber_id

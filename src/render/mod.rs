@@ -24,12 +24,17 @@ use crate::domain::Issue;
 pub const TEXT_WIDTH: usize = 72;
 
 /// The per-subscriber values a rendered issue leaves open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Var {
     Name,
     Email,
     UnsubscribeUrl,
+    /// `subscriber.attributes.KEY`: the marker carries the key in hex, ended by `z`.
+    Attribute(String),
 }
+
+/// Marks an attribute placeholder after the prefix; not a prefix of any name in `VARS`.
+const ATTRIBUTE: &str = "attr";
 
 const VARS: [(Var, &str); 3] = [
     (Var::Name, "name"),
@@ -43,6 +48,8 @@ pub struct Personal<'a> {
     pub name: &'a str,
     pub email: &'a str,
     pub unsubscribe_url: &'a str,
+    /// The subscriber's attributes (a JSON object); `None` or a missing key fills in nothing.
+    pub attributes: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +72,12 @@ impl Personalizable {
         let mut rest = rendered;
         while let Some(at) = rest.find(marker_prefix) {
             let after = &rest[at + marker_prefix.len()..];
+            if let Some((key, len)) = attribute_marker(after) {
+                pieces.push(Piece::Literal(rest[..at].to_string()));
+                pieces.push(Piece::Var(Var::Attribute(key)));
+                rest = &after[len..];
+                continue;
+            }
             let Some((var, name)) = VARS.iter().find(|(_, n)| after.starts_with(n)) else {
                 // Not one of ours (cannot happen with a random prefix); keep it as text.
                 pieces.push(Piece::Literal(rest[..at + marker_prefix.len()].to_string()));
@@ -72,7 +85,7 @@ impl Personalizable {
                 continue;
             };
             pieces.push(Piece::Literal(rest[..at].to_string()));
-            pieces.push(Piece::Var(*var));
+            pieces.push(Piece::Var(var.clone()));
             rest = &after[name.len()..];
         }
         pieces.push(Piece::Literal(rest.to_string()));
@@ -98,10 +111,19 @@ impl Personalizable {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
                 Piece::Var(var) => {
+                    let attribute;
                     let value = match var {
                         Var::Name => p.name,
                         Var::Email => p.email,
                         Var::UnsubscribeUrl => p.unsubscribe_url,
+                        Var::Attribute(key) => {
+                            attribute = match p.attributes.and_then(|a| a.get(key)) {
+                                Some(serde_json::Value::String(s)) => s.clone(),
+                                Some(serde_json::Value::Null) | None => String::new(),
+                                Some(other) => other.to_string(),
+                            };
+                            &attribute
+                        }
                     };
                     if self.escape_html {
                         escape_html_into(&mut out, value);
@@ -234,6 +256,34 @@ struct ItemView {
 struct SubscriberView {
     name: String,
     email: String,
+    attributes: Value,
+}
+
+/// `subscriber.attributes` while an issue renders once for everyone: any key a template
+/// asks for becomes a placeholder filled per subscriber. (So attributes can be shown, not
+/// tested in `{% if %}`: the template never sees a subscriber's actual values.)
+#[derive(Debug)]
+struct AttributeMarkers {
+    prefix: String,
+}
+
+impl minijinja::value::Object for AttributeMarkers {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        Some(Value::from(format!(
+            "{}{ATTRIBUTE}{}z",
+            self.prefix,
+            data_encoding::HEXLOWER.encode(key.as_bytes())
+        )))
+    }
+}
+
+/// Reads `attr<hex>z` at the start of `after`: the key and the marker's length.
+fn attribute_marker(after: &str) -> Option<(String, usize)> {
+    let hex = after.strip_prefix(ATTRIBUTE)?;
+    let end = hex.find('z')?;
+    let key = data_encoding::HEXLOWER.decode(hex[..end].as_bytes()).ok()?;
+    Some((String::from_utf8(key).ok()?, ATTRIBUTE.len() + end + 1))
 }
 
 impl Renderer {
@@ -308,6 +358,9 @@ impl Renderer {
             subscriber: SubscriberView {
                 name: marker("name"),
                 email: marker("email"),
+                attributes: Value::from_object(AttributeMarkers {
+                    prefix: prefix.to_string(),
+                }),
             },
             unsubscribe_url: marker("unsub"),
         };

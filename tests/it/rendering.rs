@@ -25,6 +25,7 @@ const READER: Personal<'static> = Personal {
     name: "Ada Lovelace",
     email: "ada@example.org",
     unsubscribe_url: "https://news.example.org/u/TOKEN",
+    attributes: None,
 };
 
 /// Compares with the stored file; on a mismatch writes `NAME.new` beside it for review.
@@ -103,6 +104,7 @@ fn per_subscriber_values_are_escaped() {
         name: "<img src=x onerror=alert(1)> & \"Bob\"",
         email: "bob@example.org",
         unsubscribe_url: "https://news.example.org/u/a?b=1&c=\"2\"",
+        attributes: None,
     };
     let html = collapse(&rendered.html.personalize(&sneaky));
     assert!(html.contains("Hi &lt;img src=x onerror=alert(1)&gt; &amp; &quot;Bob&quot;,"));

@@ -302,3 +302,60 @@ fn list_search_and_remove() {
             .contains("not on the list")
     );
 }
+
+#[test]
+fn attributes_fill_template_placeholders_per_subscriber() {
+    let i = Instance::new();
+    let dir = i.db_path().parent().unwrap().join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["issue.mjml", "issue.txt"] {
+        let original = std::fs::read_to_string(crate::helpers::repo_path(&format!(
+            "email-templates/{name}"
+        )))
+        .unwrap();
+        let changed = original.replacen(
+            "Hi {{ subscriber.name }},",
+            "Hi {{ subscriber.name }} from {{ subscriber.attributes.city }}{{ subscriber.attributes.missing }},",
+            1,
+        );
+        assert_ne!(changed, original, "{name} has the greeting");
+        std::fs::write(dir.join(name), changed).unwrap();
+    }
+    i.reconfigure(&format!(
+        "[newsletter]\ntemplates_dir = \"{}\"\n",
+        dir.display()
+    ));
+    i.queue_sample("email,name,city\nada@example.org,Ada,London\nbob@example.org,Bob,<b>Paris</b> & Co\ncarl@example.org,Carl,\n");
+    i.ok(&["worker", "--drain"]);
+    let mut greetings = Vec::new();
+    for entry in std::fs::read_dir(i.outbox()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let text = message.body_text(0).unwrap().into_owned();
+        let html = message.body_html(0).unwrap().into_owned();
+        let greeting = text
+            .lines()
+            .find(|l| l.starts_with("Hi "))
+            .unwrap()
+            .to_string();
+        let collapsed = html.split_whitespace().collect::<Vec<_>>().join(" ");
+        greetings.push((greeting, collapsed));
+    }
+    greetings.sort();
+    assert_eq!(greetings.len(), 3);
+    assert_eq!(greetings[0].0, "Hi Ada from London,");
+    assert_eq!(
+        greetings[1].0, "Hi Bob from <b>Paris</b> & Co,",
+        "plain text is not escaped"
+    );
+    assert!(
+        greetings[1]
+            .1
+            .contains("Hi Bob from &lt;b&gt;Paris&lt;/b&gt; &amp; Co,"),
+        "HTML is escaped"
+    );
+    assert_eq!(
+        greetings[2].0, "Hi Carl from ,",
+        "no attribute: nothing filled in"
+    );
+}
