@@ -338,30 +338,36 @@ pub async fn export(
     writer.write_record(&header)?;
     let mut rows = crate::db::subscribers::stream(db, status);
     let mut written = 0u64;
-    let mut record: Vec<String> = Vec::with_capacity(header.len());
     while let Some(s) = rows.try_next().await? {
-        record.clear();
-        record.push(escape(&s.email));
-        record.push(escape(&s.name));
-        record.push(s.status);
-        record.push(escape(&s.consent_source));
-        record.push(s.consent_at);
-        record.push(s.consent_ip.unwrap_or_default());
+        for field in [
+            &s.email,
+            &s.name,
+            &s.status,
+            &s.consent_source,
+            &s.consent_at,
+        ] {
+            writer.write_field(escape(field).as_bytes())?;
+        }
+        writer.write_field(s.consent_ip.as_deref().unwrap_or_default())?;
         // Most lists have no attributes, and most rows of those that do have few.
         if !keys.is_empty() && s.attributes != "{}" {
             let attributes: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&s.attributes).unwrap_or_default();
             for key in &keys {
-                record.push(match attributes.get(key) {
-                    Some(serde_json::Value::String(v)) => escape(v),
-                    Some(serde_json::Value::Null) | None => String::new(),
-                    Some(other) => escape(&other.to_string()),
-                });
+                match attributes.get(key) {
+                    Some(serde_json::Value::String(v)) => {
+                        writer.write_field(escape(v).as_bytes())?
+                    }
+                    Some(serde_json::Value::Null) | None => writer.write_field("")?,
+                    Some(other) => writer.write_field(escape(&other.to_string()).as_bytes())?,
+                }
             }
         } else {
-            record.resize(header.len(), String::new());
+            for _ in &keys {
+                writer.write_field("")?;
+            }
         }
-        writer.write_record(&record)?;
+        writer.write_record(None::<&[u8]>)?;
         written += 1;
         if written.is_multiple_of(10_000) {
             progress.set_position(written);
@@ -375,11 +381,11 @@ pub async fn export(
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start)
 /// gets a leading apostrophe, which spreadsheets show as text; `unescape` removes it again
 /// so an export imports back unchanged.
-fn escape(value: &str) -> String {
+fn escape(value: &str) -> std::borrow::Cow<'_, str> {
     if needs_escape(value) {
-        format!("'{value}")
+        format!("'{value}").into()
     } else {
-        value.to_string()
+        value.into()
     }
 }
 

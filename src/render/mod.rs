@@ -282,7 +282,9 @@ impl minijinja::value::Object for AttributeMarkers {
 fn attribute_marker(after: &str) -> Option<(String, usize)> {
     let hex = after.strip_prefix(ATTRIBUTE)?;
     let end = hex.find('z')?;
-    let key = data_encoding::HEXLOWER.decode(&hex.as_bytes()[..end]).ok()?;
+    let key = data_encoding::HEXLOWER
+        .decode(&hex.as_bytes()[..end])
+        .ok()?;
     Some((String::from_utf8(key).ok()?, ATTRIBUTE.len() + end + 1))
 }
 
