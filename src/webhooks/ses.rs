@@ -46,6 +46,10 @@ impl Ses {
         if s.topic_arns.is_empty() {
             return Ok(None);
         }
+        anyhow::ensure!(
+            !s.cert_hosts.is_empty(),
+            "webhooks.ses.cert_hosts is empty: no SNS signature could ever be checked"
+        );
         Ok(Some(Self {
             topics: s.topic_arns.clone(),
             fetcher: Fetcher::new(&s.cert_hosts, &s.ca_file)?,
