@@ -26,6 +26,60 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub dkim: DkimSettings,
     pub admin: AdminSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// `POST /webhooks/{provider}`: bounce and complaint reports from ESP relays. A provider
+/// without its credentials (for SES: its topics) is not served at all.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    pub ses: SesWebhookSettings,
+    pub postmark: PostmarkWebhookSettings,
+    pub sendgrid: SendgridWebhookSettings,
+    pub mailgun: MailgunWebhookSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SesWebhookSettings {
+    /// SNS topic ARNs whose messages are accepted; empty disables the endpoint. Anyone can
+    /// make SNS sign messages from a topic of their own, so the topic is what authorizes.
+    pub topic_arns: Vec<String>,
+    /// Hosts (`*` is one DNS label, `:port` must match when given) that may serve the
+    /// signing certificate and the subscription confirmation URL.
+    pub cert_hosts: Vec<String>,
+    /// Extra CA certificates (PEM) to trust when fetching those; empty: web PKI roots only.
+    pub ca_file: PathBuf,
+    /// Confirm subscriptions of the allowed topics by visiting their SubscribeURL; when
+    /// false they are only logged for the operator to confirm.
+    pub confirm_subscriptions: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostmarkWebhookSettings {
+    /// HTTP Basic credentials Postmark sends (put them in the webhook URL there).
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendgridWebhookSettings {
+    /// The Signed Event Webhook's verification key: base64 DER SubjectPublicKeyInfo.
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailgunWebhookSettings {
+    /// The HTTP webhook signing key from Mailgun's dashboard.
+    pub signing_key: Secret,
+    /// Signatures older (or further in the future) than this are refused.
+    pub max_age_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -272,6 +326,19 @@ impl Settings {
         anyhow::ensure!(
             admin.is_empty() || admin.expose().len() >= 24,
             "admin.token must be at least 24 characters"
+        );
+        let w = &self.webhooks;
+        anyhow::ensure!(
+            w.max_body_bytes >= 1024,
+            "webhooks.max_body_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            w.postmark.username.is_empty() == w.postmark.password.is_empty(),
+            "webhooks.postmark: set both username and password, or neither"
+        );
+        anyhow::ensure!(
+            w.postmark.password.is_empty() || w.postmark.password.expose().len() >= 16,
+            "webhooks.postmark.password must be at least 16 characters"
         );
         let key = &self.secrets.token_key;
         anyhow::ensure!(

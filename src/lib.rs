@@ -11,6 +11,7 @@
 //! - [`bounce`] reads bounces and complaints: who failed, why, hard or soft.
 //! - [`db`] holds every SQL statement (SQLite via sqlx, migrations in `migrations/`).
 //! - [`optin`] sends double opt-in confirmations for the public subscribe form.
+//! - [`webhooks`] authenticates ESP relays' bounce and complaint webhooks and reads them.
 //! - [`http`] and [`startup`] serve the HTTP surface; [`cli`] is the command line.
 
 pub mod bounce;
@@ -32,4 +33,5 @@ pub mod subscribers;
 pub mod telemetry;
 pub mod token;
 pub mod transport;
+pub mod webhooks;
 pub mod worker;

@@ -249,6 +249,20 @@ pub fn parse_file(bytes: &[u8]) -> Vec<Parsed> {
         .collect()
 }
 
+/// The reason for a failure another system reported in its own terms (an ESP webhook):
+/// its enhanced status code, if any, and the remote server's words, judged as in a bounce.
+pub fn failure_reason(status: Option<&str>, diagnostic: &str) -> Reason {
+    let finding = Finding {
+        status: status
+            .and_then(codes::find_status)
+            .or_else(|| codes::find_status(diagnostic)),
+        reply_code: codes::find_reply_code(diagnostic),
+        diagnostic: diagnostic.to_string(),
+        ..Finding::default()
+    };
+    classify::reason(&finding)
+}
+
 fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
     let mail = Mail::read(raw);
     if let Some((findings, original)) = ses::notification(&mail) {

@@ -4,6 +4,8 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
+use super::webhook_events::Provider;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     IssueImported,
@@ -15,6 +17,8 @@ pub enum EventKind {
     SendResumed,
     SendCancelled,
     Bounced,
+    /// A complaint (a spam report relayed by an ESP): suppressed.
+    Complained,
     Subscribed,
     /// Name or attributes changed (import, admin API).
     SubscriberUpdated,
@@ -42,6 +46,7 @@ impl EventKind {
             Self::SendResumed => "send_resumed",
             Self::SendCancelled => "send_cancelled",
             Self::Bounced => "bounced",
+            Self::Complained => "complained",
             Self::Subscribed => "subscribed",
             Self::SubscriberUpdated => "subscriber_updated",
             Self::SubscriberRemoved => "subscriber_removed",
@@ -74,6 +79,8 @@ pub enum Source {
     Admin,
     /// The public subscribe form (or its JSON twin) and the confirmation page.
     Form,
+    /// An ESP relay's bounce or complaint webhook.
+    Webhook(Provider),
 }
 
 impl Source {
@@ -89,6 +96,7 @@ impl Source {
             Self::Mailto => "mailto",
             Self::Admin => "admin",
             Self::Form => "form",
+            Self::Webhook(p) => p.source(),
         }
     }
 }

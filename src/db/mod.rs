@@ -9,6 +9,7 @@ pub mod issues;
 pub mod optin;
 pub mod subscribers;
 pub mod unsubscribe;
+pub mod webhook_events;
 
 use std::path::Path;
 use std::str::FromStr;

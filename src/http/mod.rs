@@ -1,11 +1,12 @@
 //! The HTTP surface served by `mailroom serve`: public pages (unsubscribe, subscribe and
-//! its confirmation), health, and the admin API.
+//! its confirmation), ESP webhooks, health, and the admin API.
 
 mod admin;
 mod admin_subscribers;
 mod pages;
 mod subscribe;
 mod unsubscribe;
+mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -29,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::optin::Confirmations;
 use crate::startup::Context;
 use crate::token::TokenKeys;
+use crate::webhooks::Webhooks;
 
 pub use pages::Pages;
 
@@ -45,8 +47,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Sends double opt-in confirmations in the background.
     pub optin: Arc<Confirmations>,
+    /// The configured ESP webhooks.
+    pub webhooks: Arc<Webhooks>,
     /// SHA-256 of the admin token; `None` when the admin endpoints are disabled.
     admin_token: Option<[u8; 32]>,
+    webhook_body_limit: usize,
 }
 
 impl AppState {
@@ -62,8 +67,13 @@ impl AppState {
             newsletter: ctx.settings.newsletter.name.clone(),
             metrics,
             optin: Arc::new(Confirmations::new(ctx)?),
+            webhooks: Arc::new(Webhooks::new(
+                &ctx.settings.webhooks,
+                ctx.factory.keys().clone(),
+            )?),
             admin_token: (!token.is_empty())
                 .then(|| Sha256::digest(token.expose().as_bytes()).into()),
+            webhook_body_limit: ctx.settings.webhooks.max_body_bytes,
             pages: Arc::new(Pages::new()?),
             limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),
@@ -86,6 +96,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT));
+    // Not under the public per-IP limit: relays post from a few addresses in bursts, and
+    // every request is authenticated before it reaches the database.
+    let webhooks = Router::new()
+        .route("/webhooks/{provider}", post(webhooks::receive))
+        .layer(DefaultBodyLimit::max(state.webhook_body_limit));
     let admin = Router::new()
         .route("/metrics", get(metrics))
         .route(
@@ -113,6 +128,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .merge(public)
+        .merge(webhooks)
         .merge(admin)
         .with_state(state)
 }

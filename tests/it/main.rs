@@ -17,3 +17,4 @@ mod relays;
 mod rendering;
 mod subscribers;
 mod unsubscribe;
+mod webhooks;

@@ -1,0 +1,319 @@
+//! Bounces and complaints reported by ESP webhooks, applied to the list once each.
+//!
+//! Everything a webhook changes goes through [`Db::apply_provider_event`], so that the
+//! soft-bounce policy shared with returned mail can replace its body in one place.
+
+use anyhow::Result;
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::events::{self, Event, EventKind, Source};
+use super::{Db, now};
+use crate::domain::SubscriberEmail;
+
+/// The relays whose webhooks mailroom understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Amazon SES notifications delivered by SNS.
+    Ses,
+    Postmark,
+    Sendgrid,
+    Mailgun,
+}
+
+impl Provider {
+    pub const ALL: [Self; 4] = [Self::Ses, Self::Postmark, Self::Sendgrid, Self::Mailgun];
+
+    /// The name in `/webhooks/{provider}` and in the replay table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ses => "ses",
+            Self::Postmark => "postmark",
+            Self::Sendgrid => "sendgrid",
+            Self::Mailgun => "mailgun",
+        }
+    }
+
+    /// The `source` of the events it causes.
+    pub fn source(self) -> &'static str {
+        match self {
+            Self::Ses => "webhook:ses",
+            Self::Postmark => "webhook:postmark",
+            Self::Sendgrid => "webhook:sendgrid",
+            Self::Mailgun => "webhook:mailgun",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// What the relay says happened to one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventClass {
+    /// The address is dead: suppressed at once.
+    Hard,
+    /// Counted against the subscriber, not suppressed.
+    Soft,
+    /// Reported as spam: suppressed at once, even after an unsubscribe.
+    Complaint,
+    /// Accepted by the receiving server. Never undoes a bounce.
+    Delivered,
+}
+
+/// How a report names the message it is about, from most to least exact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// From a verified VERP token (`bounces+TOKEN@…`) in the envelope sender.
+    pub delivery_id: Option<i64>,
+    /// Our Message-ID (`issue.delivery.nonce@domain`), without angle brackets.
+    pub message_id: Option<String>,
+    /// The recipient address the relay names.
+    pub email: Option<String>,
+}
+
+/// One recipient's event from a webhook.
+#[derive(Debug, Clone)]
+pub struct ProviderEvent {
+    pub provider: Provider,
+    pub class: EventClass,
+    /// Sisimai's reason names (`userunknown`, `mailboxfull`, `feedback`, …).
+    pub reason: String,
+    /// RFC 3463 enhanced status code, when the relay gives one.
+    pub status: Option<String>,
+    /// The remote server's words, or the relay's description.
+    pub diagnostic: String,
+    /// For a complaint: the feedback type (`abuse`, …) when the relay says.
+    pub feedback_type: Option<String>,
+    pub target: Target,
+    /// The provider's ids for this event (and Mailgun's request token): if any was seen
+    /// before, nothing is applied.
+    pub replay_keys: Vec<String>,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Seen before (a retry or a replay): nothing changed.
+    Duplicate,
+    /// Names no subscriber of ours: nothing changed (but the event counts as seen).
+    Unknown,
+    /// Applied; `changed` when the subscriber's record changed.
+    Done { changed: bool },
+}
+
+/// Whom an event is about.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Found {
+    subscriber_id: i64,
+    email: String,
+    delivery_id: Option<i64>,
+    send_id: Option<i64>,
+    issue_id: Option<i64>,
+}
+
+impl Db {
+    /// Applies one webhook event in one transaction: its replay keys, the subscriber's
+    /// change and the event record. Statuses only ever move towards suppression.
+    pub async fn apply_provider_event(&self, e: &ProviderEvent) -> Result<Applied> {
+        let at = now();
+        let mut tx = self.pool().begin().await?;
+        for key in &e.replay_keys {
+            let fresh = sqlx::query(
+                "INSERT INTO webhook_events (provider, event_key, received_at) VALUES (?, ?, ?)
+                 ON CONFLICT (provider, event_key) DO NOTHING",
+            )
+            .bind(e.provider.as_str())
+            .bind(key)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if fresh == 0 {
+                // Dropping the transaction forgets the keys stored before this one.
+                return Ok(Applied::Duplicate);
+            }
+        }
+        let Some(found) = find(&mut tx, &e.target).await? else {
+            tx.commit().await?;
+            return Ok(Applied::Unknown);
+        };
+        let changed = apply(&mut tx, &found, e, &at).await?;
+        tx.commit().await?;
+        Ok(Applied::Done { changed })
+    }
+}
+
+/// The delivery the report names, else the subscriber with the address. An address that
+/// is not on the list is never added or suppressed.
+async fn find(tx: &mut SqliteConnection, t: &Target) -> Result<Option<Found>> {
+    if let Some(id) = t.delivery_id
+        && let Some(found) = by_delivery(tx, id, None).await?
+    {
+        return Ok(Some(found));
+    }
+    if let Some((issue, delivery, nonce)) = t.message_id.as_deref().and_then(parse_message_id)
+        && let Some(found) = by_delivery(tx, delivery, Some((issue, &nonce))).await?
+    {
+        return Ok(Some(found));
+    }
+    let Some(email) = t
+        .email
+        .as_deref()
+        .and_then(|e| SubscriberEmail::parse(e).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(sqlx::query_as(
+        "SELECT id AS subscriber_id, email, NULL AS delivery_id, NULL AS send_id, NULL AS issue_id
+         FROM subscribers WHERE email = ?",
+    )
+    .bind(email.as_str())
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// The delivery with this id; with `claimed` (issue number, nonce) only if they match.
+async fn by_delivery(
+    tx: &mut SqliteConnection,
+    id: i64,
+    claimed: Option<(u32, &str)>,
+) -> Result<Option<Found>> {
+    let row: Option<FoundRow> = sqlx::query_as(
+        "SELECT d.subscriber_id, sub.email, d.id AS delivery_id, d.send_id, s.issue_id,
+                d.nonce, i.number AS issue_number
+         FROM deliveries d
+         JOIN sends s ON s.id = d.send_id
+         JOIN issues i ON i.id = s.issue_id
+         JOIN subscribers sub ON sub.id = d.subscriber_id
+         WHERE d.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.and_then(|row| match claimed {
+        // A Message-ID carries no signature: its random nonce is what proves it ours.
+        Some((issue, nonce)) if row.nonce != nonce || row.issue_number != i64::from(issue) => None,
+        _ => Some(row.into_found()),
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+struct FoundRow {
+    subscriber_id: i64,
+    email: String,
+    delivery_id: i64,
+    send_id: i64,
+    issue_id: i64,
+    nonce: String,
+    issue_number: i64,
+}
+
+impl FoundRow {
+    fn into_found(self) -> Found {
+        Found {
+            subscriber_id: self.subscriber_id,
+            email: self.email,
+            delivery_id: Some(self.delivery_id),
+            send_id: Some(self.send_id),
+            issue_id: Some(self.issue_id),
+        }
+    }
+}
+
+/// `issue.delivery.nonce@domain`, as `message::MessageFactory::build` writes it.
+fn parse_message_id(id: &str) -> Option<(u32, i64, String)> {
+    let (local, _domain) = id.trim().trim_matches(['<', '>']).rsplit_once('@')?;
+    let mut parts = local.split('.');
+    let issue = parts.next()?.parse().ok()?;
+    let delivery = parts.next()?.parse().ok()?;
+    let nonce = parts.next()?;
+    if parts.next().is_some() || nonce.is_empty() {
+        return None;
+    }
+    Some((issue, delivery, nonce.to_string()))
+}
+
+/// Bounced and complained are final; a complaint also outranks an unsubscribe, so the
+/// resubscribe button cannot reopen an address that reported us as spam.
+const TO_BOUNCED: &str =
+    "UPDATE subscribers SET status = 'bounced', bounced_at = ?1, updated_at = ?1
+     WHERE id = ?2 AND status IN ('active', 'pending')";
+const TO_COMPLAINED: &str =
+    "UPDATE subscribers SET status = 'complained', complained_at = ?1, updated_at = ?1
+     WHERE id = ?2 AND status IN ('active', 'pending', 'unsubscribed')";
+const SOFT: &str =
+    "UPDATE subscribers SET soft_bounces = soft_bounces + 1, updated_at = ?1 WHERE id = ?2";
+
+async fn apply(tx: &mut SqliteConnection, f: &Found, e: &ProviderEvent, at: &str) -> Result<bool> {
+    let (update, kind, counter) = match e.class {
+        EventClass::Hard => (
+            TO_BOUNCED,
+            EventKind::Bounced,
+            Some("UPDATE sends SET hard_bounces = hard_bounces + 1 WHERE id = ?"),
+        ),
+        EventClass::Complaint => (
+            TO_COMPLAINED,
+            EventKind::Complained,
+            Some("UPDATE sends SET complaints = complaints + 1 WHERE id = ?"),
+        ),
+        EventClass::Soft => (SOFT, EventKind::Bounced, None),
+        EventClass::Delivered => return Ok(false),
+    };
+    let changed = sqlx::query(update)
+        .bind(at)
+        .bind(f.subscriber_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if !changed {
+        return Ok(false);
+    }
+    // The send's counters feed its circuit breaker (`pause_if_unhealthy`).
+    if let (Some(counter), Some(send_id)) = (counter, f.send_id) {
+        sqlx::query(counter).bind(send_id).execute(&mut *tx).await?;
+    }
+    let mut event = Event::new(kind, Source::Webhook(e.provider))
+        .subscriber(f.subscriber_id)
+        .detail(serde_json::json!({
+            "class": e.class,
+            "reason": e.reason,
+            "status": e.status,
+            "diagnostic": e.diagnostic,
+            "feedback_type": e.feedback_type,
+            "recipient": e.target.email.as_deref().unwrap_or(&f.email),
+            "event": e.replay_keys.first(),
+        }));
+    if let (Some(delivery), Some(issue)) = (f.delivery_id, f.issue_id) {
+        event = event.delivery(delivery).issue(issue);
+    }
+    events::record(tx, &event).await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_name_issue_delivery_and_nonce() {
+        assert_eq!(
+            parse_message_id("<210.42.00ff00ff00ff00ff@newsletter.example.org>"),
+            Some((210, 42, "00ff00ff00ff00ff".into()))
+        );
+        for other in [
+            "abc@example.org",
+            "210.42@example.org",
+            "210.42.n.extra@example.org",
+            "210.x.n@example.org",
+            "no-at-sign",
+            "",
+        ] {
+            assert_eq!(parse_message_id(other), None, "{other}");
+        }
+    }
+}

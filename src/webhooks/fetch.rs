@@ -1,0 +1,258 @@
+//! HTTPS GETs to Amazon SNS, pinned to the configured hosts: the signing certificates
+//! (cached by URL) and subscription confirmations.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use url::{Host, Url};
+
+use super::der::{self, PublicKey};
+
+/// A certificate is a couple of kilobytes; a confirmation answer a few hundred bytes.
+const MAX_RESPONSE: usize = 64 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// SNS signs with a handful of certificates; more URLs than this are someone probing.
+const MAX_CACHED: usize = 64;
+
+/// Why a URL or its certificate was not used.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The URL is not one we may fetch: the message is not genuine.
+    #[error("{0}")]
+    Refused(String),
+    /// The fetch failed (network, TLS, status): perhaps only for now.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+pub struct Fetcher {
+    hosts: Vec<String>,
+    tls: tokio_rustls::TlsConnector,
+    keys: Mutex<HashMap<String, PublicKey>>,
+}
+
+impl Fetcher {
+    /// `hosts`: patterns of allowed `host[:port]`; `ca_file`: extra roots (PEM), or empty.
+    pub fn new(hosts: &[String], ca_file: &Path) -> Result<Self> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if !ca_file.as_os_str().is_empty() {
+            let certs = CertificateDer::pem_file_iter(ca_file)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("webhooks.ses.ca_file: reading {}", ca_file.display()))?;
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "webhooks.ses.ca_file: {} holds no PEM certificate",
+                ca_file.display()
+            );
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .with_context(|| format!("webhooks.ses.ca_file: {}", ca_file.display()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS versions")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// An https URL on an allowed host, without credentials.
+    pub fn check(&self, raw: &str) -> Result<Url, FetchError> {
+        let refused = |why: &str| FetchError::Refused(format!("{why}: {raw:?}"));
+        let url = Url::parse(raw).map_err(|_| refused("not a URL"))?;
+        if url.scheme() != "https" {
+            return Err(refused("not an https URL"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refused("URL with credentials"));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| refused("URL without a host"))?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        if !self.hosts.iter().any(|p| host_matches(p, &authority)) {
+            return Err(refused("host not allowed by webhooks.ses.cert_hosts"));
+        }
+        Ok(url)
+    }
+
+    /// The public key of the signing certificate at `raw`, fetched once per URL.
+    pub async fn signing_key(&self, raw: &str) -> Result<PublicKey, FetchError> {
+        let url = self.check(raw)?;
+        if !url.path().ends_with(".pem") || url.query().is_some() {
+            return Err(FetchError::Refused(format!(
+                "not a certificate URL: {raw:?}"
+            )));
+        }
+        if let Some(key) = self.cached(url.as_str()) {
+            return Ok(key);
+        }
+        let (status, body) = self.get(&url).await?;
+        if status != 200 {
+            return Err(anyhow::anyhow!("{url}: HTTP status {status}").into());
+        }
+        let cert = CertificateDer::from_pem_slice(&body)
+            .map_err(|_| anyhow::anyhow!("{url}: not a PEM certificate"))?;
+        let key = der::certificate_key(&cert)
+            .ok_or_else(|| anyhow::anyhow!("{url}: no RSA key in the certificate"))?;
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= MAX_CACHED {
+            keys.clear();
+        }
+        keys.insert(url.to_string(), key.clone());
+        Ok(key)
+    }
+
+    fn cached(&self, url: &str) -> Option<PublicKey> {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.get(url).cloned()
+    }
+
+    /// GET over HTTPS; the status and at most [`MAX_RESPONSE`] bytes of body.
+    pub async fn get(&self, url: &Url) -> Result<(u16, Bytes)> {
+        tokio::time::timeout(TIMEOUT, self.get_inner(url))
+            .await
+            .with_context(|| format!("{url}: no answer within {TIMEOUT:?}"))?
+    }
+
+    async fn get_inner(&self, url: &Url) -> Result<(u16, Bytes)> {
+        let port = url.port_or_known_default().unwrap_or(443);
+        let (tcp, name) = match url.host() {
+            Some(Host::Domain(d)) => (
+                tokio::net::TcpStream::connect((d, port)).await,
+                ServerName::try_from(d.to_string())?,
+            ),
+            Some(Host::Ipv4(ip)) => (
+                tokio::net::TcpStream::connect((ip, port)).await,
+                ServerName::from(std::net::IpAddr::from(ip)),
+            ),
+            Some(Host::Ipv6(ip)) => (
+                tokio::net::TcpStream::connect((ip, port)).await,
+                ServerName::from(std::net::IpAddr::from(ip)),
+            ),
+            None => bail!("{url}: no host"),
+        };
+        let tcp = tcp.with_context(|| format!("connecting to {url}"))?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .with_context(|| format!("TLS with {url}"))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .with_context(|| format!("HTTP with {url}"))?;
+        let connection = tokio::spawn(connection);
+        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        let request = Request::get(target)
+            .header(hyper::header::HOST, host)
+            .header(hyper::header::USER_AGENT, "mailroom")
+            .body(Empty::<Bytes>::new())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading {url}: {e}"))?
+            .to_bytes();
+        drop(sender);
+        connection.abort();
+        Ok((status, body))
+    }
+}
+
+/// `pattern` against `host[:port]`: `*` stands for exactly one DNS label, everything else
+/// matches itself (case-insensitively), so `sns.*.amazonaws.com` takes no port and no
+/// `sns.evil.example.amazonaws.com`.
+fn host_matches(pattern: &str, authority: &str) -> bool {
+    let authority = authority.to_ascii_lowercase();
+    let (p_host, p_port) = split_port(pattern);
+    let (host, port) = split_port(&authority);
+    if p_port != port {
+        return false;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let patterns: Vec<&str> = p_host.split('.').collect();
+    labels.len() == patterns.len()
+        && labels.iter().zip(&patterns).all(|(label, p)| {
+            if *p == "*" {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            } else {
+                label == p
+            }
+        })
+}
+
+fn split_port(authority: &str) -> (&str, Option<&str>) {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => (host, Some(port)),
+        _ => (authority, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns_take_one_label_and_the_exact_port() {
+        let amazon = "sns.*.amazonaws.com";
+        assert!(host_matches(amazon, "sns.eu-west-1.amazonaws.com"));
+        assert!(host_matches(amazon, "SNS.us-east-1.AmazonAWS.com"));
+        for other in [
+            "sns.eu-west-1.amazonaws.com:8443",
+            "sns.evil.example.amazonaws.com",
+            "sns..amazonaws.com",
+            "sns.eu-west-1.amazonaws.com.evil.example",
+            "evil.example",
+            "sns.eu_west.amazonaws.com",
+        ] {
+            assert!(!host_matches(amazon, other), "{other}");
+        }
+        assert!(host_matches("127.0.0.1:4443", "127.0.0.1:4443"));
+        assert!(!host_matches("127.0.0.1:4443", "127.0.0.1:4444"));
+        assert!(!host_matches("127.0.0.1:4443", "127.0.0.1"));
+    }
+
+    #[test]
+    fn only_https_urls_on_allowed_hosts_pass() {
+        let f = Fetcher::new(&["sns.*.amazonaws.com".into()], Path::new("")).unwrap();
+        assert!(
+            f.check("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem")
+                .is_ok()
+        );
+        for bad in [
+            "http://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+            "https://user:pw@sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com@evil.example/x.pem",
+            "https://evil.example/sns.eu-west-1.amazonaws.com/x.pem",
+            "not a url",
+        ] {
+            assert!(matches!(f.check(bad), Err(FetchError::Refused(_))), "{bad}");
+        }
+    }
+}
