@@ -43,7 +43,7 @@ mod text;
 
 use serde::Serialize;
 
-pub use mbox::{normalize_eol, split_mbox};
+pub use mbox::{normalize_eol, split_mbox, without_postmark};
 
 use mime::Mail;
 
@@ -187,6 +187,9 @@ pub struct Report {
     pub reply_code: Option<u16>,
     /// ARF Feedback-Type of a complaint (`abuse`, `auth-failure`, `opt-out`, …).
     pub feedback_type: Option<String>,
+    /// DSN `Action` (`failed`, `delayed`, `delivered`, …), lower case, when the report
+    /// has one: a `delayed` notice is a warning while the sender's server keeps trying.
+    pub action: Option<String>,
     /// The remote server's words (Diagnostic-Code or the notice's error text).
     pub diagnostic: String,
     pub original: Original,
@@ -247,6 +250,18 @@ pub fn parse_file(bytes: &[u8]) -> Vec<Parsed> {
         .iter()
         .map(|m| parse_at_depth(m, 0))
         .collect()
+}
+
+/// The reason, named as for bounces, for an SMTP reply of our own relay: the worker judges
+/// such a reply by its codes (`crate::outcome`), and this names it so refusals at send
+/// time and returned mail are counted side by side.
+pub fn reason_of_reply(reply_code: Option<u16>, status: Option<&str>, text: &str) -> Reason {
+    classify::reason(&Finding {
+        status: status.map(str::to_string),
+        reply_code,
+        diagnostic: text.to_string(),
+        ..Finding::default()
+    })
 }
 
 fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
