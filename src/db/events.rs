@@ -14,7 +14,12 @@ pub enum EventKind {
     SendPaused,
     SendResumed,
     SendCancelled,
+    /// Suppressed: a hard bounce, or the soft-bounce limit reached.
     Bounced,
+    /// A soft bounce, counted toward the limit or (our message's fault) only recorded.
+    SoftBounce,
+    /// A complaint (ARF): suppressed.
+    Complained,
     Subscribed,
     Unsubscribed,
     Resubscribed,
@@ -36,6 +41,8 @@ impl EventKind {
             Self::SendResumed => "send_resumed",
             Self::SendCancelled => "send_cancelled",
             Self::Bounced => "bounced",
+            Self::SoftBounce => "soft_bounce",
+            Self::Complained => "complained",
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Resubscribed => "resubscribed",
@@ -63,6 +70,10 @@ pub enum Source {
     Mailto,
     /// An operator, through the CLI or the admin API.
     Admin,
+    /// Returned mail: a delivery status notification or a mail server's notice.
+    Dsn,
+    /// A complaint report (RFC 5965) from a mailbox provider's feedback loop.
+    Arf,
 }
 
 impl Source {
@@ -77,6 +88,8 @@ impl Source {
             Self::Page => "page",
             Self::Mailto => "mailto",
             Self::Admin => "admin",
+            Self::Dsn => "dsn",
+            Self::Arf => "arf",
         }
     }
 }
