@@ -261,8 +261,8 @@ impl Inbound<'_> {
             let base = name.split(':').next().unwrap_or(name);
             let target = match handled {
                 Handled::NotOurs => continue,
-                Handled::Refused(why) => {
-                    tracing::warn!(file = %path.display(), %why, "moved to .quarantine/new");
+                Handled::Refused(_) => {
+                    tracing::info!(file = %path.display(), "moved to .quarantine/new");
                     let aside = maildir.join(".quarantine");
                     for sub in ["new", "cur", "tmp"] {
                         std::fs::create_dir_all(aside.join(sub))
