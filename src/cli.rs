@@ -502,7 +502,7 @@ async fn ingest(ctx: &Context, from: Inbox, recipient: Option<&str>) -> Result<(
     let mut report = crate::inbound::Report::default();
     match from {
         Inbox::Maildir(dir) => {
-            let report = inbound.maildir(&dir, max_bytes).await?;
+            let report = inbound.maildir(&dir).await?;
             println!("{}: {report}", dir.display());
             return Ok(());
         }

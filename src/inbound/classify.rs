@@ -16,7 +16,7 @@ pub const MAX_MIME_DEPTH: usize = 12;
 /// Why a message was refused unread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Over `bounces.max_message_bytes` (its size).
+    /// Over `bounces.max_message_bytes`: its size, or as much of it as was read.
     TooLarge(u64),
     /// No header block: not an e-mail message at all.
     NotMail,
@@ -30,7 +30,7 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::TooLarge(size) => write!(f, "too large ({size} bytes)"),
+            Self::TooLarge(size) => write!(f, "too large: {size} bytes or more"),
             Self::NotMail => f.write_str("not an e-mail message (no header block)"),
             Self::TooDeep => write!(f, "MIME parts nested deeper than {MAX_MIME_DEPTH}"),
             Self::Unreadable => f.write_str("sent to the bounce address but no report in it"),

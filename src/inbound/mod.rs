@@ -234,7 +234,7 @@ impl Inbound<'_> {
     /// Processes every message in `maildir/new`: handled ones move to `cur/` (flagged
     /// seen), refused ones to the `.quarantine` sub-folder for an operator, and mail for
     /// other addresses stays in `new/`. A re-run sees only what is left.
-    pub async fn maildir(&self, maildir: &Path, max_bytes: u64) -> Result<Report> {
+    pub async fn maildir(&self, maildir: &Path) -> Result<Report> {
         let new = maildir.join("new");
         let cur = maildir.join("cur");
         std::fs::create_dir_all(&cur).with_context(|| format!("creating {}", cur.display()))?;
@@ -246,7 +246,7 @@ impl Inbound<'_> {
         entries.sort();
         let mut report = Report::default();
         for path in entries {
-            let handled = match read_message(&path, max_bytes)? {
+            let handled = match read_message(&path, self.classifier.max_bytes)? {
                 Ok(raw) => self
                     .handle(&raw, None)
                     .await
