@@ -2,7 +2,7 @@
 //! unsubscribe, a bounce or complaint and the delivery it names, mail for someone else,
 //! or something to refuse unread. No database, so the fuzzer drives it directly.
 
-use mail_parser::{HeaderValue, MessageParser, PartType};
+use mail_parser::{HeaderValue, Message, MessageParser, PartType};
 use sha2::{Digest, Sha256};
 
 use crate::bounce::{self, Parsed, Report};
@@ -22,6 +22,8 @@ pub enum Refusal {
     NotMail,
     /// MIME parts nested deeper than [`MAX_MIME_DEPTH`].
     TooDeep,
+    /// A MIME structure the MIME parser gave up on.
+    Malformed,
     /// Sent to our bounce address but no report could be read from it (cut short or
     /// mangled); an operator should look.
     Unreadable,
@@ -33,6 +35,7 @@ impl std::fmt::Display for Refusal {
             Self::TooLarge(size) => write!(f, "too large: {size} bytes or more"),
             Self::NotMail => f.write_str("not an e-mail message (no header block)"),
             Self::TooDeep => write!(f, "MIME parts nested deeper than {MAX_MIME_DEPTH}"),
+            Self::Malformed => f.write_str("a MIME structure the parser gave up on"),
             Self::Unreadable => f.write_str("sent to the bounce address but no report in it"),
         }
     }
@@ -94,12 +97,15 @@ impl Classifier<'_> {
         if !starts_with_header_field(raw) {
             return Kind::Refused(Refusal::NotMail);
         }
-        // mail-parser is third-party code run on hostile input; a panic in it refuses the
-        // message instead of ending the run (the bounce parser guards itself likewise).
-        let Ok(Some(depth)) = std::panic::catch_unwind(|| mime_depth(raw)) else {
-            return Kind::Refused(Refusal::NotMail);
+        // mail-parser is third-party code run on hostile input; a panic in it (0.11 has
+        // debug assertions that broken multiparts reach) refuses the message instead of
+        // ending the run. The bounce parser guards its own call likewise.
+        let message = match std::panic::catch_unwind(|| MessageParser::default().parse(raw)) {
+            Ok(Some(message)) => message,
+            Ok(None) => return Kind::Refused(Refusal::NotMail),
+            Err(_) => return Kind::Refused(Refusal::Malformed),
         };
-        if depth > MAX_MIME_DEPTH {
+        if mime_depth(&message) > MAX_MIME_DEPTH {
             return Kind::Refused(Refusal::TooDeep);
         }
         let delivered_to = match envelope_recipient {
@@ -201,12 +207,11 @@ fn starts_with_header_field(raw: &[u8]) -> bool {
     colon > 0 && line[..colon].iter().all(|&b| b.is_ascii_graphic())
 }
 
-/// How deeply the message's MIME parts nest (1 for a single part), or `None` when
-/// mail-parser finds no message at all. Walked with a stack: the input decides the depth.
-fn mime_depth(raw: &[u8]) -> Option<usize> {
-    let message = MessageParser::default().parse(raw)?;
+/// How deeply the message's MIME parts nest (1 for a single part), counted up to one past
+/// [`MAX_MIME_DEPTH`]. Walked with a stack: the input decides the depth.
+fn mime_depth(message: &Message<'_>) -> usize {
     let mut deepest = 0;
-    let mut stack = vec![(&message, 0u32, 1usize)];
+    let mut stack = vec![(message, 0u32, 1usize)];
     while let Some((msg, part, depth)) = stack.pop() {
         deepest = deepest.max(depth);
         if depth > MAX_MIME_DEPTH {
@@ -225,7 +230,7 @@ fn mime_depth(raw: &[u8]) -> Option<usize> {
             _ => {}
         }
     }
-    Some(deepest)
+    deepest
 }
 
 /// Where a message says it was delivered to: the MTA's delivery headers first, then To/Cc.

@@ -178,3 +178,32 @@ fn the_key_survives_line_endings_and_prefers_the_message_id() {
     assert!(key(lf.as_bytes()).starts_with("sha256:"));
     assert_eq!(key(lf.as_bytes()), key(crlf.as_bytes()));
 }
+
+#[test]
+fn a_complaint_names_its_delivery_by_the_original_sender() {
+    let arf = format!(
+        "From: fbl@isp.example\nTo: abuse@news.example.org\nSubject: complaint\n\
+         MIME-Version: 1.0\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"F\"\n\n\
+         --F\nContent-Type: text/plain\n\nA complaint.\n\n\
+         --F\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n\
+         Original-Mail-From: <{}>\nOriginal-Rcpt-To: <redacted@isp.example>\n\n\
+         --F\nContent-Type: text/rfc822-headers\n\nFrom: news@example.org\nSubject: Issue 7\n\n--F--\n",
+        verp(42)
+    );
+    assert_eq!(origin(classify(arf.as_bytes(), None)), Origin::Token(42));
+}
+
+#[test]
+fn a_mime_structure_that_trips_mail_parser_is_contained() {
+    // Found by the fuzzer: on this nesting mail-parser 0.11's debug assertions fire (a
+    // panic in debug builds; release builds read on).
+    let raw = format!(
+        "To: {}\nContent-Type: multipart/report; boundary=b\n\n--bContent-Type: message/rfc822\n\n\
+         Content-Type: message/rfc822\n\n\n--b--\n",
+        verp(42)
+    );
+    let _ = crate::bounce::parse_file(raw.as_bytes());
+    let kind = classify(raw.as_bytes(), None);
+    assert!(matches!(kind, Kind::Refused(_)), "{kind:?}");
+}
