@@ -433,6 +433,39 @@ fn soft_bounces_suppress_at_the_limit_within_the_window_only() {
 }
 
 #[test]
+fn the_workers_own_soft_bounces_follow_the_same_limit() {
+    let server = SmtpServer::start();
+    let i = Instance::smtp(server.port);
+    // The test server answers 552 5.2.2 (mailbox full) for local parts starting "full".
+    let csv = i.write(
+        "list.csv",
+        b"email,name\nfull@example.org,\nok@example.org,\n",
+    );
+    i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+    send_issue(&i, 210);
+    send_issue(&i, 211);
+    assert_eq!(status(&i, "full@example.org"), "active 2");
+    send_issue(&i, 212);
+    assert_eq!(status(&i, "full@example.org"), "bounced 3");
+    assert_eq!(
+        count(
+            &i,
+            "events WHERE kind = 'bounced' AND source = 'smtp' AND json_extract(detail, '$.cause') = 'soft_bounce_limit'"
+        ),
+        1
+    );
+    // Suppressed: the next issue is not even queued for the address.
+    send_issue(&i, 213);
+    assert_eq!(
+        count(
+            &i,
+            "deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = 'full@example.org'"
+        ),
+        3
+    );
+}
+
+#[test]
 fn a_complaint_with_the_recipient_redacted_is_matched_by_message_id() {
     let server = SmtpServer::start();
     let i = Instance::smtp(server.port);
