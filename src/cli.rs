@@ -40,20 +40,26 @@ pub enum Command {
     /// Watch sends.
     #[command(subcommand)]
     Send(SendCommand),
-    /// Process mail sent back to mailroom (mailto unsubscribes): from standard input (an MTA
-    /// pipe), from files, or from a Maildir whose handled messages move to cur/.
+    /// Process mail sent back to mailroom — mailto unsubscribes, bounces and complaints:
+    /// from standard input (an MTA pipe), from files, from an mbox, or from a Maildir whose
+    /// handled messages move to cur/.
     Ingest {
-        /// Message files (.eml); none reads one message from standard input.
+        /// Message files (.eml), one message each; none reads one message from standard
+        /// input.
         files: Vec<PathBuf>,
-        /// Process every message in DIR/new and move the handled ones to DIR/cur.
-        #[arg(long, value_name = "DIR", conflicts_with = "files")]
+        /// Process every message in DIR/new: handled ones move to DIR/cur, unreadable ones
+        /// to DIR/.quarantine/new, mail for other addresses stays.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "mbox"])]
         maildir: Option<PathBuf>,
+        /// Process every message of an mbox file.
+        #[arg(long, value_name = "FILE", conflicts_with = "files")]
+        mbox: Option<PathBuf>,
         /// The envelope recipient, as an MTA pipe passes it (e.g. Postfix's ${recipient});
         /// more reliable than the message's headers.
-        #[arg(long, value_name = "ADDRESS")]
+        #[arg(long, value_name = "ADDRESS", conflicts_with_all = ["maildir", "mbox"])]
         recipient: Option<String>,
     },
-    /// Read bounces and complaints (no database needed).
+    /// Read bounces and complaints, and list and count those applied to the list.
     #[command(subcommand)]
     Bounces(BouncesCommand),
     /// Run the delivery worker (without the HTTP server).
@@ -79,6 +85,21 @@ pub enum BouncesCommand {
         /// Message files (.eml or mbox).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// The most recent bounces and complaints applied to the list, newest first.
+    List {
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only this class.
+        #[arg(long, value_parser = ["hard", "soft", "complaint"])]
+        class: Option<String>,
+    },
+    /// Bounces and complaints of the last days, by reason and by recipient domain.
+    Stats {
+        /// How many days back to count.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
     },
 }
 
@@ -253,9 +274,23 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Ingest {
                     files,
                     maildir,
+                    mbox,
                     recipient,
-                } => ingest(&ctx, &files, maildir.as_deref(), recipient.as_deref()).await,
-                Command::Serve { .. } | Command::Bounces(_) => unreachable!("handled above"),
+                } => {
+                    let from = match (maildir, mbox) {
+                        (Some(dir), _) => Inbox::Maildir(dir),
+                        (None, Some(file)) => Inbox::Mbox(file),
+                        (None, None) => Inbox::Files(files),
+                    };
+                    ingest(&ctx, from, recipient.as_deref()).await
+                }
+                Command::Bounces(BouncesCommand::List { limit, class }) => {
+                    list_bounces(&ctx, limit, class.as_deref()).await
+                }
+                Command::Bounces(BouncesCommand::Stats { days }) => bounce_stats(&ctx, days).await,
+                Command::Serve { .. } | Command::Bounces(BouncesCommand::Parse { .. }) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }
@@ -576,38 +611,128 @@ async fn subscribers(ctx: &Context, command: SubscriberCommand) -> Result<()> {
     Ok(())
 }
 
-async fn ingest(
-    ctx: &Context,
-    files: &[PathBuf],
-    maildir: Option<&Path>,
-    recipient: Option<&str>,
-) -> Result<()> {
+/// Where `mailroom ingest` reads messages from.
+enum Inbox {
+    /// Files of one message each; none: one message from standard input.
+    Files(Vec<PathBuf>),
+    Mbox(PathBuf),
+    Maildir(PathBuf),
+}
+
+async fn ingest(ctx: &Context, from: Inbox, recipient: Option<&str>) -> Result<()> {
+    let max_bytes = ctx.settings.bounces.max_message_bytes;
     let inbound = crate::inbound::Inbound {
         db: &ctx.db,
-        keys: ctx.factory.keys(),
-        unsubscribe_domain: &ctx.settings.delivery.unsubscribe_domain,
+        classifier: crate::inbound::Classifier {
+            keys: ctx.factory.keys(),
+            unsubscribe_domain: &ctx.settings.delivery.unsubscribe_domain,
+            bounce_domain: &ctx.settings.delivery.bounce_domain,
+            max_bytes,
+        },
+        policy: ctx.settings.bounces.policy(),
     };
-    if let Some(dir) = maildir {
-        let report = inbound.maildir(dir).await?;
-        println!("{}: {report}", dir.display());
-        return Ok(());
-    }
     let mut report = crate::inbound::Report::default();
-    if files.is_empty() {
-        let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut raw)
+    match from {
+        Inbox::Maildir(dir) => {
+            let report = inbound.maildir(&dir).await?;
+            println!("{}: {report}", dir.display());
+            return Ok(());
+        }
+        Inbox::Mbox(file) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            inbound
+                .mbox(&bytes, &mut report)
+                .await
+                .with_context(|| file.display().to_string())?;
+        }
+        Inbox::Files(files) if files.is_empty() => {
+            // One byte past the cap is enough to know the message is too large; an MTA
+            // pipe still gets exit status 0, so the refused message does not bounce back.
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(std::io::stdin(), max_bytes.saturating_add(1)),
+                &mut raw,
+            )
             .context("reading standard input")?;
-        inbound.message(&raw, recipient, &mut report).await?;
-    }
-    for file in files {
-        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        inbound
-            .message(&raw, recipient, &mut report)
-            .await
-            .with_context(|| file.display().to_string())?;
+            inbound.message(&raw, recipient, &mut report).await?;
+        }
+        Inbox::Files(files) => {
+            for file in files {
+                let handled = match crate::inbound::read_message(&file, max_bytes)? {
+                    Ok(raw) => inbound.handle(&raw, recipient).await,
+                    Err(refused) => Ok(refused),
+                };
+                report.add(&handled.with_context(|| file.display().to_string())?);
+            }
+        }
     }
     println!("{report}");
     Ok(())
+}
+
+async fn list_bounces(ctx: &Context, limit: u32, class: Option<&str>) -> Result<()> {
+    let class = class.and_then(crate::db::bounces::BounceClass::parse);
+    let rows = ctx.db.recent_bounces(limit, class).await?;
+    if rows.is_empty() {
+        println!("no bounces recorded");
+    }
+    for b in rows {
+        let code = match (b.reply_code, &b.status) {
+            (Some(reply), Some(status)) => format!("{reply} {status}"),
+            (Some(reply), None) => reply.to_string(),
+            (None, Some(status)) => status.clone(),
+            (None, None) => "-".into(),
+        };
+        let uncounted = if b.counted { "" } else { " (not counted)" };
+        println!(
+            "{}  {:<9} {:<15} {:<9} {}  issue #{}  via {}{uncounted}  {}",
+            b.received_at,
+            b.class,
+            b.reason,
+            code,
+            b.email,
+            b.issue_number,
+            b.source,
+            one_line(&b.diagnostic, 100)
+        );
+    }
+    Ok(())
+}
+
+async fn bounce_stats(ctx: &Context, days: u32) -> Result<()> {
+    let since = crate::db::timestamp(
+        time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days)),
+    );
+    let s = ctx.db.bounce_stats(&since).await?;
+    println!(
+        "last {days} days (since {since}): {} hard, {} soft, {} complaint(s)",
+        s.hard, s.soft, s.complaint
+    );
+    if s.by_reason.is_empty() {
+        return Ok(());
+    }
+    println!("\nby reason:");
+    for (class, reason, n) in &s.by_reason {
+        println!("  {n:>6}  {class:<9} {reason}");
+    }
+    println!("\nby recipient domain:          hard    soft  complaint");
+    for d in &s.by_domain {
+        println!(
+            "  {:<25} {:>7} {:>7} {:>10}",
+            d.domain, d.hard, d.soft, d.complaint
+        );
+    }
+    Ok(())
+}
+
+/// A diagnostic on one line, cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
 }
 
 fn parse_bounces(files: &[PathBuf]) -> Result<()> {

@@ -21,6 +21,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub newsletter: NewsletterSettings,
     pub delivery: DeliverySettings,
+    pub bounces: BounceSettings,
     pub smtp: SmtpSettings,
     pub http: HttpSettings,
     pub secrets: SecretSettings,
@@ -154,6 +155,27 @@ pub struct DeliverySettings {
     pub pause_complaint_rate: f64,
     pub pause_min_attempts: u32,
     pub domain_rates: std::collections::HashMap<String, u32>,
+}
+
+/// What bounces and complaints do to the list, and what `mailroom ingest` accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BounceSettings {
+    /// Soft bounces (of different messages) within the window that suppress an address;
+    /// 0 never suppresses on soft bounces.
+    pub soft_bounce_limit: u32,
+    pub soft_bounce_window_days: u32,
+    /// Larger messages are refused by `mailroom ingest`.
+    pub max_message_bytes: u64,
+}
+
+impl BounceSettings {
+    pub fn policy(&self) -> crate::db::bounces::Policy {
+        crate::db::bounces::Policy {
+            soft_limit: self.soft_bounce_limit,
+            window: time::Duration::days(i64::from(self.soft_bounce_window_days)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -301,6 +323,15 @@ impl Settings {
         anyhow::ensure!(
             d.lease_seconds > 0,
             "delivery.lease_seconds must be at least 1"
+        );
+        let b = &self.bounces;
+        anyhow::ensure!(
+            b.soft_bounce_window_days > 0,
+            "bounces.soft_bounce_window_days must be at least 1"
+        );
+        anyhow::ensure!(
+            b.max_message_bytes >= 64 * 1024,
+            "bounces.max_message_bytes must be at least 65536: real bounces carry the returned message"
         );
         let smtp = &self.smtp;
         anyhow::ensure!(

@@ -149,6 +149,10 @@ impl MessageFactory {
             "{}.{}.{}@{}",
             issue.number, r.delivery_id, r.nonce, self.id_domain
         );
+        // A preview (delivery 0) names no delivery; every real one reads back.
+        debug_assert!(
+            r.delivery_id == 0 || delivery_of_message_id(&message_id) == Some(r.delivery_id)
+        );
 
         // Most subscribers have none; skip the parse for them.
         let attributes: Option<serde_json::Map<String, serde_json::Value>> =
@@ -269,6 +273,19 @@ impl MessageFactory {
     }
 }
 
+/// The delivery that a Message-ID in our shape (`issue.delivery.nonce@domain`, see
+/// [`MessageFactory::build`]) claims to belong to. Anyone can write an id in this shape, so
+/// the claim holds only if the delivery's stored Message-ID is the same.
+pub fn delivery_of_message_id(id: &str) -> Option<i64> {
+    let (local, _) = id.rsplit_once('@')?;
+    let mut parts = local.split('.');
+    let (issue, delivery, nonce) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || nonce.is_empty() || issue.parse::<u32>().is_err() {
+        return None;
+    }
+    delivery.parse().ok().filter(|&d: &i64| d > 0)
+}
+
 /// The headers a DKIM signature covers: everything a receiver shows or acts on, including
 /// the one-click unsubscribe pair, which Gmail and Yahoo require to be signed.
 /// Content-Type is not among them: lettre writes a multipart's Content-Type while
@@ -370,4 +387,25 @@ fn quote_phrase(s: &str) -> String {
         })
         .collect();
     format!("\"{escaped}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivery_of_message_id;
+
+    #[test]
+    fn message_ids_name_their_delivery() {
+        assert_eq!(delivery_of_message_id("210.42.9f3a@example.org"), Some(42));
+        for other in [
+            "210.42@example.org",
+            "210.42.x.y@example.org",
+            "x.42.n@example.org",
+            "210.-4.n@example.org",
+            "210.0.n@example.org",
+            "210.42.n",
+            "",
+        ] {
+            assert_eq!(delivery_of_message_id(other), None, "{other}");
+        }
+    }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
 
 use crate::config::{DeliverySettings, Settings};
+use crate::db::bounces::Policy;
 use crate::db::deliveries::{Bounce, BounceKind, Claimed, Outcome};
 use crate::db::{Db, parse_timestamp, timestamp};
 use crate::message::{MessageFactory, Recipient};
@@ -45,6 +46,7 @@ pub struct Worker {
     factory: Arc<MessageFactory>,
     renderer: Renderer,
     settings: DeliverySettings,
+    bounce_policy: Policy,
     limiter: DefaultDirectRateLimiter,
     pacer: DomainPacer,
     metrics: Arc<Metrics>,
@@ -68,6 +70,7 @@ impl Worker {
             factory: Arc::new(factory),
             renderer: Renderer::new(&settings.newsletter)?,
             settings: d.clone(),
+            bounce_policy: settings.bounces.policy(),
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             pacer: DomainPacer::new(&d.domain_rates, d.rate_per_second),
             metrics,
@@ -195,7 +198,7 @@ impl Worker {
                 while let Ok(next) = receiver.try_recv() {
                     group.push(next);
                 }
-                let written = self.db.finish_deliveries(&group).await;
+                let written = self.db.finish_deliveries(&group, &self.bounce_policy).await;
                 let due = group
                     .iter()
                     .any(|(_, o)| !matches!(o, Outcome::Sent { .. }))

@@ -28,6 +28,7 @@ pub fn report(finding: Finding, original: Original) -> Report {
         status: finding.status,
         reply_code: finding.reply_code,
         feedback_type: finding.feedback_type,
+        action: finding.action,
         diagnostic: finding.diagnostic,
         original,
     }

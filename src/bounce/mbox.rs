@@ -55,6 +55,20 @@ pub fn split_mbox(bytes: &[u8]) -> Vec<Vec<u8>> {
     messages
 }
 
+/// One message as saved by a mail program or handed over by an MTA pipe (Postfix's `F`
+/// flag): a leading postmark line is not part of it.
+pub fn without_postmark(bytes: &[u8]) -> &[u8] {
+    let first_line_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |p| p + 1);
+    if is_postmark(&bytes[..first_line_end]) {
+        &bytes[first_line_end..]
+    } else {
+        bytes
+    }
+}
+
 /// `From sender date`, where the date has a clock time: a sentence starting with "From"
 /// rarely has one.
 fn is_postmark(line: &[u8]) -> bool {
@@ -102,6 +116,18 @@ mod tests {
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[0], b"Subject: one\n\nFrom me, hello\n");
         assert_eq!(messages[1], b"Subject: two\n\nbody\n");
+    }
+
+    #[test]
+    fn a_single_message_loses_its_postmark_line_only() {
+        let raw = b"From MAILER-DAEMON Thu Apr 29 23:34:45 2015\r\nSubject: x\r\n\r\nbody\n";
+        assert_eq!(without_postmark(raw), b"Subject: x\r\n\r\nbody\n");
+        assert_eq!(
+            without_postmark(b"Subject: x\n\nbody"),
+            b"Subject: x\n\nbody"
+        );
+        assert_eq!(without_postmark(b"From me, hello\n"), b"From me, hello\n");
+        assert_eq!(without_postmark(b""), b"");
     }
 
     #[test]

@@ -43,13 +43,13 @@ mod text;
 
 use serde::Serialize;
 
-pub use mbox::{normalize_eol, split_mbox};
+pub use mbox::{normalize_eol, split_mbox, without_postmark};
 
 use mime::Mail;
 
 /// Why a delivery failed (or what else the message was), named as Sisimai names them so
 /// results compare with its test suite and documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reason {
     UserUnknown,
@@ -89,6 +89,34 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Whether a soft bounce with this reason says something about the recipient's mailbox
+    /// (full, disabled, its server failing) rather than about our message or reputation (a
+    /// block list, DMARC, size, rate). Only the former count toward suppressing the
+    /// address, as at send time a 5.7.x refusal leaves the subscriber alone.
+    pub fn counts_against_address(self) -> bool {
+        use Reason::*;
+        !matches!(
+            self,
+            Blocked
+                | Rejected
+                | PolicyViolation
+                | SpamDetected
+                | VirusDetected
+                | SecurityError
+                | AuthFailure
+                | BadReputation
+                | RequirePtr
+                | NotCompliantRfc
+                | NoRelaying
+                | ContentError
+                | SyntaxError
+                | MesgTooBig
+                | ExceedLimit
+                | Speeding
+                | TooManyConn
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         use Reason::*;
         match self {
@@ -187,6 +215,9 @@ pub struct Report {
     pub reply_code: Option<u16>,
     /// ARF Feedback-Type of a complaint (`abuse`, `auth-failure`, `opt-out`, …).
     pub feedback_type: Option<String>,
+    /// DSN `Action` (`failed`, `delayed`, `delivered`, …), lower case, when the report
+    /// has one: a `delayed` notice is a warning while the sender's server keeps trying.
+    pub action: Option<String>,
     /// The remote server's words (Diagnostic-Code or the notice's error text).
     pub diagnostic: String,
     pub original: Original,
@@ -261,6 +292,18 @@ pub fn failure_reason(status: Option<&str>, diagnostic: &str) -> Reason {
         ..Finding::default()
     };
     classify::reason(&finding)
+}
+
+/// The reason, named as for bounces, for an SMTP reply of our own relay: the worker judges
+/// such a reply by its codes (`crate::outcome`), and this names it so refusals at send
+/// time and returned mail are counted side by side.
+pub fn reason_of_reply(reply_code: Option<u16>, status: Option<&str>, text: &str) -> Reason {
+    classify::reason(&Finding {
+        status: status.map(str::to_string),
+        reply_code,
+        diagnostic: text.to_string(),
+        ..Finding::default()
+    })
 }
 
 fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {

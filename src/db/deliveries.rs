@@ -4,9 +4,11 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
+use super::bounces::{self, BounceClass, NewBounce, Policy, Target};
 use super::events::{self, Event, EventKind, Source};
 use super::{Db, now};
 use crate::domain::IssueStatus;
+use crate::outcome::Enhanced;
 
 /// A claimed delivery with everything needed to build its message.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -158,10 +160,14 @@ impl Db {
         .await?)
     }
 
-    /// Records deliveries' outcomes, their effects on subscribers or sends, and the events,
-    /// in one transaction. The `status = 'sending'` guard keeps a worker whose lease expired
-    /// from overwriting its successor's result.
-    pub async fn finish_deliveries(&self, outcomes: &[(&Claimed, Outcome)]) -> Result<()> {
+    /// Records deliveries' outcomes, their effects on subscribers (bounces under `policy`)
+    /// or sends, and the events, in one transaction. The `status = 'sending'` guard keeps a
+    /// worker whose lease expired from overwriting its successor's result.
+    pub async fn finish_deliveries(
+        &self,
+        outcomes: &[(&Claimed, Outcome)],
+        policy: &Policy,
+    ) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -178,7 +184,7 @@ impl Db {
                     "message_id": message_id,
                     "reply": reply,
                 })),
-                _ => apply(&mut tx, claimed, outcome, &at).await?,
+                _ => apply(&mut tx, claimed, outcome, &at, policy).await?,
             }
         }
         if !sent.is_empty() {
@@ -624,7 +630,13 @@ async fn apply_sent(tx: &mut SqliteConnection, rows: &str, at: &str) -> Result<(
     Ok(())
 }
 
-async fn apply(tx: &mut SqliteConnection, c: &Claimed, outcome: &Outcome, at: &str) -> Result<()> {
+async fn apply(
+    tx: &mut SqliteConnection,
+    c: &Claimed,
+    outcome: &Outcome,
+    at: &str,
+    policy: &Policy,
+) -> Result<()> {
     let event = |kind| {
         Event::new(kind, Source::Worker)
             .subscriber(c.subscriber_id)
@@ -685,15 +697,13 @@ async fn apply(tx: &mut SqliteConnection, c: &Claimed, outcome: &Outcome, at: &s
     }
     events::record(&mut *tx, &recorded).await?;
     if matches!(outcome, Outcome::Sent { .. } | Outcome::Failed(_)) {
-        let hard = matches!(outcome, Outcome::Failed(b) if b.kind == BounceKind::Hard);
-        sqlx::query("UPDATE sends SET attempted = attempted + 1, hard_bounces = hard_bounces + ? WHERE id = ?")
-            .bind(i64::from(hard))
+        sqlx::query("UPDATE sends SET attempted = attempted + 1 WHERE id = ?")
             .bind(c.send_id)
             .execute(&mut *tx)
             .await?;
     }
     match outcome {
-        Outcome::Failed(bounce) => bounce_subscriber(tx, c, bounce, at).await?,
+        Outcome::Failed(bounce) => bounce_subscriber(tx, c, bounce, at, policy).await?,
         Outcome::PauseSend { error } => {
             let paused = sqlx::query(
                 "UPDATE sends SET status = 'paused' WHERE id = ? AND status = 'running'",
@@ -714,36 +724,53 @@ async fn apply(tx: &mut SqliteConnection, c: &Claimed, outcome: &Outcome, at: &s
     Ok(())
 }
 
-/// A hard bounce suppresses the subscriber at once; a soft one is counted.
+/// A refusal at send time goes through the same policy as a bounce that comes back by
+/// mail: a hard bounce suppresses at once, soft ones count toward the limit, and a policy
+/// block (not the subscriber's fault) is only recorded.
 async fn bounce_subscriber(
     tx: &mut SqliteConnection,
     c: &Claimed,
     bounce: &Bounce,
     at: &str,
+    policy: &Policy,
 ) -> Result<()> {
-    let update = match bounce.kind {
-        BounceKind::Hard => {
-            "UPDATE subscribers SET status = 'bounced', bounced_at = ?1, updated_at = ?1
-             WHERE id = ?2 AND status IN ('active', 'pending')"
-        }
-        BounceKind::Soft => {
-            "UPDATE subscribers SET soft_bounces = soft_bounces + 1, updated_at = ?1 WHERE id = ?2"
-        }
-        BounceKind::Blocked => return Ok(()),
+    let issue_number: i64 = sqlx::query_scalar("SELECT number FROM issues WHERE id = ?")
+        .bind(c.issue_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let target = Target {
+        delivery_id: c.id,
+        send_id: c.send_id,
+        issue_id: c.issue_id,
+        issue_number,
+        subscriber_id: c.subscriber_id,
+        email: c.email.clone(),
+        message_id: None,
     };
-    let changed = sqlx::query(update)
-        .bind(at)
-        .bind(c.subscriber_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed == 1 {
-        let e = Event::new(EventKind::Bounced, Source::Smtp)
-            .subscriber(c.subscriber_id)
-            .issue(c.issue_id)
-            .delivery(c.id)
-            .detail(bounce);
-        events::record(&mut *tx, &e).await?;
-    }
+    // `status` reads "550 5.1.1", "550" or "no reply".
+    let mut codes = bounce.status.split_whitespace();
+    let reply_code = codes.next().and_then(|c| c.parse().ok());
+    let status = codes
+        .next()
+        .and_then(Enhanced::parse)
+        .map(|e| e.to_string());
+    let reason = crate::bounce::reason_of_reply(reply_code, status.as_deref(), &bounce.error);
+    let (class, counted) = match bounce.kind {
+        BounceKind::Hard => (BounceClass::Hard, true),
+        BounceKind::Soft => (BounceClass::Soft, true),
+        BounceKind::Blocked => (BounceClass::Soft, false),
+    };
+    let new = NewBounce {
+        class,
+        counted,
+        reason: reason.as_str(),
+        status: status.as_deref(),
+        reply_code,
+        feedback_type: None,
+        diagnostic: &bounce.error,
+        recipient: &c.email,
+        source: Source::Smtp,
+    };
+    bounces::apply(tx, &target, &new, policy, at).await?;
     Ok(())
 }

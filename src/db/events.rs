@@ -16,8 +16,11 @@ pub enum EventKind {
     SendPaused,
     SendResumed,
     SendCancelled,
+    /// Suppressed: a hard bounce, or the soft-bounce limit reached.
     Bounced,
-    /// A complaint (a spam report relayed by an ESP): suppressed.
+    /// A soft bounce, counted toward the limit or (our message's fault) only recorded.
+    SoftBounce,
+    /// A complaint (ARF report or an ESP's spam report): suppressed.
     Complained,
     Subscribed,
     /// Name or attributes changed (import, admin API).
@@ -46,6 +49,7 @@ impl EventKind {
             Self::SendResumed => "send_resumed",
             Self::SendCancelled => "send_cancelled",
             Self::Bounced => "bounced",
+            Self::SoftBounce => "soft_bounce",
             Self::Complained => "complained",
             Self::Subscribed => "subscribed",
             Self::SubscriberUpdated => "subscriber_updated",
@@ -81,6 +85,10 @@ pub enum Source {
     Form,
     /// An ESP relay's bounce or complaint webhook.
     Webhook(Provider),
+    /// Returned mail: a delivery status notification or a mail server's notice.
+    Dsn,
+    /// A complaint report (RFC 5965) from a mailbox provider's feedback loop.
+    Arf,
 }
 
 impl Source {
@@ -97,6 +105,8 @@ impl Source {
             Self::Admin => "admin",
             Self::Form => "form",
             Self::Webhook(p) => p.source(),
+            Self::Dsn => "dsn",
+            Self::Arf => "arf",
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Bounces and complaints reported by ESP webhooks, applied to the list once each.
 //!
-//! Everything a webhook changes goes through [`Db::apply_provider_event`], so that the
-//! soft-bounce policy shared with returned mail can replace its body in one place.
+//! Everything a webhook changes goes through [`Db::apply_provider_event`] and from there
+//! through the bounce policy shared with returned mail and the worker (`super::bounces`).
 
 use anyhow::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use super::events::{self, Event, EventKind, Source};
+use super::bounces::{BounceClass, NewBounce, Policy, Target as BounceTarget};
+use super::events::Source;
 use super::{Db, now};
+use crate::bounce::Reason;
 use crate::domain::SubscriberEmail;
 
 /// The relays whose webhooks mailroom understands.
@@ -111,14 +113,16 @@ struct Found {
     subscriber_id: i64,
     email: String,
     delivery_id: Option<i64>,
-    send_id: Option<i64>,
-    issue_id: Option<i64>,
 }
 
 impl Db {
     /// Applies one webhook event in one transaction: its replay keys, the subscriber's
     /// change and the event record. Statuses only ever move towards suppression.
-    pub async fn apply_provider_event(&self, e: &ProviderEvent) -> Result<Applied> {
+    pub async fn apply_provider_event(
+        &self,
+        e: &ProviderEvent,
+        policy: &Policy,
+    ) -> Result<Applied> {
         let at = now();
         let mut tx = self.pool().begin().await?;
         for key in &e.replay_keys {
@@ -141,7 +145,7 @@ impl Db {
             tx.commit().await?;
             return Ok(Applied::Unknown);
         };
-        let changed = apply(&mut tx, &found, e, &at).await?;
+        let changed = apply(&mut tx, &found, e, policy, &at).await?;
         tx.commit().await?;
         Ok(Applied::Done { changed })
     }
@@ -168,7 +172,7 @@ async fn find(tx: &mut SqliteConnection, t: &Target) -> Result<Option<Found>> {
         return Ok(None);
     };
     Ok(sqlx::query_as(
-        "SELECT id AS subscriber_id, email, NULL AS delivery_id, NULL AS send_id, NULL AS issue_id
+        "SELECT id AS subscriber_id, email, NULL AS delivery_id
          FROM subscribers WHERE email = ?",
     )
     .bind(email.as_str())
@@ -183,8 +187,8 @@ async fn by_delivery(
     claimed: Option<(u32, &str)>,
 ) -> Result<Option<Found>> {
     let row: Option<FoundRow> = sqlx::query_as(
-        "SELECT d.subscriber_id, sub.email, d.id AS delivery_id, d.send_id, s.issue_id,
-                d.nonce, i.number AS issue_number
+        "SELECT d.subscriber_id, sub.email, d.id AS delivery_id, d.nonce,
+                i.number AS issue_number
          FROM deliveries d
          JOIN sends s ON s.id = d.send_id
          JOIN issues i ON i.id = s.issue_id
@@ -206,8 +210,6 @@ struct FoundRow {
     subscriber_id: i64,
     email: String,
     delivery_id: i64,
-    send_id: i64,
-    issue_id: i64,
     nonce: String,
     issue_number: i64,
 }
@@ -218,8 +220,6 @@ impl FoundRow {
             subscriber_id: self.subscriber_id,
             email: self.email,
             delivery_id: Some(self.delivery_id),
-            send_id: Some(self.send_id),
-            issue_id: Some(self.issue_id),
         }
     }
 }
@@ -239,60 +239,55 @@ fn parse_message_id(id: &str) -> Option<(u32, i64, String)> {
 
 /// Bounced and complained are final; a complaint also outranks an unsubscribe, so the
 /// resubscribe button cannot reopen an address that reported us as spam.
-const TO_BOUNCED: &str =
-    "UPDATE subscribers SET status = 'bounced', bounced_at = ?1, updated_at = ?1
-     WHERE id = ?2 AND status IN ('active', 'pending')";
-const TO_COMPLAINED: &str =
-    "UPDATE subscribers SET status = 'complained', complained_at = ?1, updated_at = ?1
-     WHERE id = ?2 AND status IN ('active', 'pending', 'unsubscribed')";
-const SOFT: &str =
-    "UPDATE subscribers SET soft_bounces = soft_bounces + 1, updated_at = ?1 WHERE id = ?2";
-
-async fn apply(tx: &mut SqliteConnection, f: &Found, e: &ProviderEvent, at: &str) -> Result<bool> {
-    let (update, kind, counter) = match e.class {
-        EventClass::Hard => (
-            TO_BOUNCED,
-            EventKind::Bounced,
-            Some("UPDATE sends SET hard_bounces = hard_bounces + 1 WHERE id = ?"),
-        ),
-        EventClass::Complaint => (
-            TO_COMPLAINED,
-            EventKind::Complained,
-            Some("UPDATE sends SET complaints = complaints + 1 WHERE id = ?"),
-        ),
-        EventClass::Soft => (SOFT, EventKind::Bounced, None),
+/// Applies the event through the one bounce policy (`super::bounces::apply`), as for a
+/// bounce read from mail: its row in `bounces`, the subscriber's change, the send's
+/// counters and the event. A report matched by address alone is tied to the subscriber's
+/// latest delivery; someone we never sent to has nothing to bounce.
+async fn apply(
+    tx: &mut SqliteConnection,
+    f: &Found,
+    e: &ProviderEvent,
+    policy: &Policy,
+    at: &str,
+) -> Result<bool> {
+    let class = match e.class {
+        EventClass::Hard => BounceClass::Hard,
+        EventClass::Soft => BounceClass::Soft,
+        EventClass::Complaint => BounceClass::Complaint,
         EventClass::Delivered => return Ok(false),
     };
-    let changed = sqlx::query(update)
-        .bind(at)
-        .bind(f.subscriber_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if !changed {
+    let target: Option<BounceTarget> = sqlx::query_as(
+        "SELECT d.id AS delivery_id, d.send_id, s.issue_id, i.number AS issue_number,
+                d.subscriber_id, sub.email, d.message_id
+         FROM deliveries d
+         JOIN sends s ON s.id = d.send_id
+         JOIN issues i ON i.id = s.issue_id
+         JOIN subscribers sub ON sub.id = d.subscriber_id
+         WHERE d.subscriber_id = ?1 AND (?2 IS NULL OR d.id = ?2)
+         ORDER BY d.id DESC LIMIT 1",
+    )
+    .bind(f.subscriber_id)
+    .bind(f.delivery_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(target) = target else {
         return Ok(false);
-    }
-    // The send's counters feed its circuit breaker (`pause_if_unhealthy`).
-    if let (Some(counter), Some(send_id)) = (counter, f.send_id) {
-        sqlx::query(counter).bind(send_id).execute(&mut *tx).await?;
-    }
-    let mut event = Event::new(kind, Source::Webhook(e.provider))
-        .subscriber(f.subscriber_id)
-        .detail(serde_json::json!({
-            "class": e.class,
-            "reason": e.reason,
-            "status": e.status,
-            "diagnostic": e.diagnostic,
-            "feedback_type": e.feedback_type,
-            "recipient": e.target.email.as_deref().unwrap_or(&f.email),
-            "event": e.replay_keys.first(),
-        }));
-    if let (Some(delivery), Some(issue)) = (f.delivery_id, f.issue_id) {
-        event = event.delivery(delivery).issue(issue);
-    }
-    events::record(tx, &event).await?;
-    Ok(true)
+    };
+    let counted = serde_json::from_value::<Reason>(serde_json::Value::String(e.reason.clone()))
+        .map_or(true, Reason::counts_against_address);
+    let bounce = NewBounce {
+        class,
+        counted,
+        reason: &e.reason,
+        status: e.status.as_deref(),
+        reply_code: None,
+        feedback_type: e.feedback_type.as_deref(),
+        diagnostic: &e.diagnostic,
+        recipient: e.target.email.as_deref().unwrap_or(&f.email),
+        source: Source::Webhook(e.provider),
+    };
+    let (_, suppressed) = super::bounces::apply(tx, &target, &bounce, policy, at).await?;
+    Ok(suppressed || (class == BounceClass::Soft && counted))
 }
 
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub struct AppState {
     /// SHA-256 of the admin token; `None` when the admin endpoints are disabled.
     admin_token: Option<[u8; 32]>,
     webhook_body_limit: usize,
+    /// The one soft-bounce policy, shared with returned mail and the worker.
+    pub bounce_policy: crate::db::bounces::Policy,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             admin_token: (!token.is_empty())
                 .then(|| Sha256::digest(token.expose().as_bytes()).into()),
             webhook_body_limit: ctx.settings.webhooks.max_body_bytes,
+            bounce_policy: ctx.settings.bounces.policy(),
             pages: Arc::new(Pages::new()?),
             limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),

@@ -29,7 +29,11 @@ pub async fn receive(
     };
     let (mut applied, mut changed, mut duplicates, mut unknown) = (0, 0, 0, 0);
     for event in &events {
-        match state.db.apply_provider_event(event).await {
+        match state
+            .db
+            .apply_provider_event(event, &state.bounce_policy)
+            .await
+        {
             Ok(Applied::Done { changed: c }) => {
                 applied += 1;
                 if c {

@@ -9,8 +9,19 @@ use mailroom::bounce::{self, Parsed, Report};
 
 use crate::helpers::mailroom_command;
 
+/// `../shared/bounces` beside the checkout, as the project is laid out; `BOUNCE_CORPUS`
+/// points elsewhere (a CI checkout in another place).
 fn corpus() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bounces")).to_path_buf()
+    let candidates = [
+        std::env::var_os("BOUNCE_CORPUS").map(PathBuf::from),
+        Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bounces")).to_path_buf()),
+        Some(PathBuf::from("/work/shared/bounces")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("expected.tsv").is_file())
+        .expect("the bounce corpus: ../shared/bounces (or set BOUNCE_CORPUS)")
 }
 
 /// One row of expected.tsv: what one message says about one recipient.

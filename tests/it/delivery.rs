@@ -413,19 +413,44 @@ fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
         assert_eq!(delivery_state(&i, email), state, "{email}");
     }
     assert_eq!(server.count(), 1);
-    let bounced: Vec<String> = ["hard", "disabled", "full", "reject"]
+    let bounced: Vec<String> = ["hard", "disabled", "full", "reject", "blocked"]
         .iter()
         .map(|who| {
             i.query_text(&format!(
-                "SELECT json_extract(e.detail, '$.kind') FROM events e JOIN subscribers s ON s.id = e.subscriber_id
-                 WHERE e.kind = 'bounced' AND s.email = '{who}@example.org'"
+                "SELECT e.kind || ' ' || json_extract(e.detail, '$.class') || ' ' || json_extract(e.detail, '$.counted')
+                 FROM events e JOIN subscribers s ON s.id = e.subscriber_id
+                 WHERE e.kind IN ('bounced', 'soft_bounce') AND s.email = '{who}@example.org'"
             ))
         })
         .collect();
     assert_eq!(
         bounced,
-        ["hard", "hard", "soft", "soft"],
-        "each bounce is an event with its kind"
+        [
+            "bounced hard 1",
+            "bounced hard 1",
+            "soft_bounce soft 1",
+            "soft_bounce soft 1",
+            "soft_bounce soft 0"
+        ],
+        "each bounce is an event with its class; a policy block does not count"
+    );
+    assert_eq!(
+        i.query_text(
+            "SELECT group_concat(class || ' ' || coalesce(status, '-') || ' ' || source, ', ')
+             FROM (SELECT * FROM bounces ORDER BY id)"
+        )
+        .split(", ")
+        .collect::<std::collections::BTreeSet<_>>(),
+        [
+            "hard 5.1.1 smtp",
+            "hard 5.2.1 smtp",
+            "soft 5.2.2 smtp",
+            "soft 5.7.1 smtp",
+            "soft - smtp"
+        ]
+        .into_iter()
+        .collect(),
+        "refusals at send time are recorded beside returned mail"
     );
     assert_eq!(
         i.query_scalar("SELECT count(*) FROM events WHERE kind = 'failed'"),

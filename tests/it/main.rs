@@ -10,6 +10,7 @@ mod crash;
 mod delivery;
 mod dkim;
 mod faults;
+mod ingest;
 mod issue_file;
 mod lifecycle;
 mod optin;
