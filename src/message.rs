@@ -280,10 +280,11 @@ pub fn delivery_of_message_id(id: &str) -> Option<i64> {
     let (local, _) = id.rsplit_once('@')?;
     let mut parts = local.split('.');
     let (issue, delivery, nonce) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || nonce.is_empty() || issue.parse::<u32>().is_err() {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || nonce.is_empty() || !digits(issue) || !digits(delivery) {
         return None;
     }
-    delivery.parse().ok().filter(|&d: &i64| d > 0)
+    delivery.parse().ok()
 }
 
 /// The headers a DKIM signature covers: everything a receiver shows or acts on, including
@@ -401,7 +402,7 @@ mod tests {
             "210.42.x.y@example.org",
             "x.42.n@example.org",
             "210.-4.n@example.org",
-            "210.0.n@example.org",
+            "210.+4.n@example.org",
             "210.42.n",
             "",
         ] {

@@ -347,6 +347,8 @@ impl Worker {
             kind,
             status: status_of(&error),
             error: error.message.clone(),
+            reply_code: error.code,
+            enhanced: error.enhanced,
         };
         Ok(match error.verdict() {
             Verdict::Sent => Outcome::Sent {
@@ -394,6 +396,8 @@ impl Worker {
                 kind: BounceKind::Soft,
                 status: status_of(error),
                 error: format!("expired after {} attempts: {}", c.attempts, error.message),
+                reply_code: error.code,
+                enhanced: error.enhanced,
             }));
         }
         Ok(Outcome::Retry {

@@ -572,6 +572,11 @@ pub struct Bounce {
     /// Reply and enhanced status codes, e.g. "550 5.1.1".
     pub status: String,
     pub error: String,
+    /// The same codes apart, for the bounces table.
+    #[serde(skip)]
+    pub reply_code: Option<u16>,
+    #[serde(skip)]
+    pub enhanced: Option<Enhanced>,
 }
 
 /// Records a group of sent messages; `rows` is a JSON array of `{id, message_id, reply}`.
@@ -747,14 +752,9 @@ async fn bounce_subscriber(
         email: c.email.clone(),
         message_id: None,
     };
-    // `status` reads "550 5.1.1", "550" or "no reply".
-    let mut codes = bounce.status.split_whitespace();
-    let reply_code = codes.next().and_then(|c| c.parse().ok());
-    let status = codes
-        .next()
-        .and_then(Enhanced::parse)
-        .map(|e| e.to_string());
-    let reason = crate::bounce::reason_of_reply(reply_code, status.as_deref(), &bounce.error);
+    let status = bounce.enhanced.map(|e| e.to_string());
+    let reason =
+        crate::bounce::reason_of_reply(bounce.reply_code, status.as_deref(), &bounce.error);
     let (class, counted) = match bounce.kind {
         BounceKind::Hard => (BounceClass::Hard, true),
         BounceKind::Soft => (BounceClass::Soft, true),
@@ -765,7 +765,7 @@ async fn bounce_subscriber(
         counted,
         reason: reason.as_str(),
         status: status.as_deref(),
-        reply_code,
+        reply_code: bounce.reply_code,
         feedback_type: None,
         diagnostic: &bounce.error,
         recipient: &c.email,
