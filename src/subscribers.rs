@@ -9,17 +9,18 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use futures_util::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::db::subscribers::{ImportRow, import_chunk};
+use crate::db::subscribers::{Exported, ImportRow, import_chunk};
 use crate::db::{Db, Source, timestamp};
 use crate::domain::{SubscriberEmail, SubscriberStatus};
 
 /// Rows per upsert round: 13 binds each stays under SQLite's 32,766 limit.
 const CHUNK: usize = 2000;
+/// Subscribers per export round trip.
+const PAGE: u32 = 5000;
 /// Invalid rows listed in a report; the rest are counted.
 const LISTED: usize = 50;
 
@@ -336,23 +337,19 @@ pub async fn export(
     let mut header: Vec<&str> = RESERVED.to_vec();
     header.extend(keys.iter().map(String::as_str));
     writer.write_record(&header)?;
-    let mut rows = crate::db::subscribers::stream(db, status);
     let mut written = 0u64;
-    while let Some(s) = rows.try_next().await? {
-        for field in [
-            &s.email,
-            &s.name,
-            &s.status,
-            &s.consent_source,
-            &s.consent_at,
-        ] {
-            writer.write_field(escape(field).as_bytes())?;
-        }
-        writer.write_field(s.consent_ip.as_deref().unwrap_or_default())?;
-        // Most lists have no attributes, and most rows of those that do have few.
-        if !keys.is_empty() && s.attributes != "{}" {
-            let attributes: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&s.attributes).unwrap_or_default();
+    let mut after = 0;
+    loop {
+        let (page, last) = crate::db::subscribers::export_page(db, status, after, PAGE).await?;
+        let Some(last) = last else { break };
+        after = last;
+        for row in page {
+            let Exported(email, name, status, consent_source, consent_at, consent_ip, attributes) =
+                row;
+            for field in [&email, &name, &status, &consent_source, &consent_at] {
+                writer.write_field(escape(field).as_bytes())?;
+            }
+            writer.write_field(consent_ip.as_deref().unwrap_or_default())?;
             for key in &keys {
                 match attributes.get(key) {
                     Some(serde_json::Value::String(v)) => {
@@ -362,16 +359,10 @@ pub async fn export(
                     Some(other) => writer.write_field(escape(&other.to_string()).as_bytes())?,
                 }
             }
-        } else {
-            for _ in &keys {
-                writer.write_field("")?;
-            }
+            writer.write_record(None::<&[u8]>)?;
+            written += 1;
         }
-        writer.write_record(None::<&[u8]>)?;
-        written += 1;
-        if written.is_multiple_of(10_000) {
-            progress.set_position(written);
-        }
+        progress.set_position(written);
     }
     writer.flush()?;
     progress.finish_and_clear();

@@ -47,11 +47,8 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            // Rows cross from SQLite's thread in a bounded channel; at the default of 50 an
-            // export of a million rows spends a third of its time switching threads.
-            .row_buffer_size(4096)
-            // Queueing a million deliveries or exporting the list is slow by nature; a
-            // warning for every such statement would teach operators to ignore warnings.
+            // Queueing a million deliveries or importing a list is slow by nature; a warning
+            // for every such statement would teach operators to ignore warnings.
             .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
