@@ -38,7 +38,7 @@ impl SendError {
     }
 }
 
-mod smtp;
+pub(crate) mod smtp;
 
 pub use smtp::Relays;
 

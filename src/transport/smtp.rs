@@ -594,25 +594,7 @@ fn endpoint(
 ) -> Result<Endpoint> {
     let tls_parameters = match tls {
         TlsMode::None => None,
-        TlsMode::Starttls | TlsMode::Tls => {
-            let mut builder = TlsParameters::builder(host.to_string());
-            if !ca_file.as_os_str().is_empty() {
-                let pem = std::fs::read(ca_file)
-                    .with_context(|| format!("{field}.ca_file: reading {}", ca_file.display()))?;
-                let cert = Certificate::from_pem(&pem).with_context(|| {
-                    format!(
-                        "{field}.ca_file: {} is not a PEM certificate",
-                        ca_file.display()
-                    )
-                })?;
-                builder = builder.add_root_certificate(cert);
-            }
-            Some(
-                builder
-                    .build()
-                    .with_context(|| format!("{field}: TLS setup"))?,
-            )
-        }
+        TlsMode::Starttls | TlsMode::Tls => Some(tls_parameters(field, host, ca_file)?),
     };
     Ok(Endpoint {
         name: format!("{host}:{port}"),
@@ -626,11 +608,36 @@ fn endpoint(
     })
 }
 
+/// TLS settings for `host`, trusting the web PKI roots plus the CA certificates in
+/// `ca_file` when one is given. Shared with the POP3 client, so both verify alike.
+pub(crate) fn tls_parameters(
+    field: &str,
+    host: &str,
+    ca_file: &std::path::Path,
+) -> Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(host.to_string());
+    if !ca_file.as_os_str().is_empty() {
+        let pem = std::fs::read(ca_file)
+            .with_context(|| format!("{field}.ca_file: reading {}", ca_file.display()))?;
+        let cert = Certificate::from_pem(&pem).with_context(|| {
+            format!(
+                "{field}.ca_file: {} is not a PEM certificate",
+                ca_file.display()
+            )
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .with_context(|| format!("{field}: TLS setup"))
+}
+
 /// An implicit-TLS stream handed to lettre as if it were a plain socket, so the socket
 /// under it can be ours (with `TCP_NODELAY`). lettre's stream speaks `futures-io`; this
 /// adapts it to the tokio traits `connect_with_transport` takes.
+/// The POP3 client reads and writes through it too.
 #[allow(deprecated)]
-struct Encrypted(AsyncNetworkStream);
+pub(crate) struct Encrypted(pub(crate) AsyncNetworkStream);
 
 impl std::fmt::Debug for Encrypted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
