@@ -41,8 +41,8 @@ pub enum Command {
     #[command(subcommand)]
     Send(SendCommand),
     /// Process mail sent back to mailroom — mailto unsubscribes, bounces and complaints:
-    /// from standard input (an MTA pipe), from files, from an mbox, or from a Maildir whose
-    /// handled messages move to cur/.
+    /// from standard input (an MTA pipe), from files, from an mbox, from a Maildir whose
+    /// handled messages move to cur/, or from a POP3 mailbox.
     Ingest {
         /// Message files (.eml), one message each; none reads one message from standard
         /// input.
@@ -54,6 +54,10 @@ pub enum Command {
         /// Process every message of an mbox file.
         #[arg(long, value_name = "FILE", conflicts_with = "files")]
         mbox: Option<PathBuf>,
+        /// Fetch every message from the POP3 mailbox in [bounces.pop3]; handled ones are
+        /// deleted there (unless delete_after = false), mail for other addresses stays.
+        #[arg(long, conflicts_with_all = ["files", "maildir", "mbox", "recipient"])]
+        pop3: bool,
         /// The envelope recipient, as an MTA pipe passes it (e.g. Postfix's ${recipient});
         /// more reliable than the message's headers.
         #[arg(long, value_name = "ADDRESS", conflicts_with_all = ["maildir", "mbox"])]
@@ -275,9 +279,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                     files,
                     maildir,
                     mbox,
+                    pop3,
                     recipient,
                 } => {
                     let from = match (maildir, mbox) {
+                        _ if pop3 => Inbox::Pop3,
                         (Some(dir), _) => Inbox::Maildir(dir),
                         (None, Some(file)) => Inbox::Mbox(file),
                         (None, None) => Inbox::Files(files),
@@ -617,6 +623,8 @@ enum Inbox {
     Files(Vec<PathBuf>),
     Mbox(PathBuf),
     Maildir(PathBuf),
+    /// The mailbox in `[bounces.pop3]`.
+    Pop3,
 }
 
 async fn ingest(ctx: &Context, from: Inbox, recipient: Option<&str>) -> Result<()> {
@@ -636,6 +644,12 @@ async fn ingest(ctx: &Context, from: Inbox, recipient: Option<&str>) -> Result<(
         Inbox::Maildir(dir) => {
             let report = inbound.maildir(&dir).await?;
             println!("{}: {report}", dir.display());
+            return Ok(());
+        }
+        Inbox::Pop3 => {
+            let pop3 = &ctx.settings.bounces.pop3;
+            let report = inbound.pop3(pop3).await?;
+            println!("{}:{}: {report}", pop3.host, pop3.port);
             return Ok(());
         }
         Inbox::Mbox(file) => {

@@ -167,6 +167,35 @@ pub struct BounceSettings {
     pub soft_bounce_window_days: u32,
     /// Larger messages are refused by `mailroom ingest`.
     pub max_message_bytes: u64,
+    /// The bounce mailbox `mailroom ingest --pop3` reads.
+    pub pop3: Pop3Settings,
+}
+
+/// Implicit TLS (port 995) or plain text; POP3's STLS upgrade is not offered, so a
+/// misconfigured server can never be talked into sending the password in the clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pop3Tls {
+    None,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3Settings {
+    /// Empty: no POP3 mailbox configured.
+    pub host: String,
+    pub port: u16,
+    pub tls: Pop3Tls,
+    pub username: String,
+    pub password: Secret,
+    pub ca_file: PathBuf,
+    /// DELE each handled message; false leaves them, relying on ingest being idempotent.
+    pub delete_after: bool,
+    /// Messages fetched per run at most; the rest wait for the next run.
+    pub max_messages: u32,
+    /// Allowed for the connection and for each reply.
+    pub timeout_seconds: u64,
 }
 
 impl BounceSettings {
@@ -332,6 +361,15 @@ impl Settings {
         anyhow::ensure!(
             b.max_message_bytes >= 64 * 1024,
             "bounces.max_message_bytes must be at least 65536: real bounces carry the returned message"
+        );
+        let pop3 = &b.pop3;
+        anyhow::ensure!(
+            pop3.max_messages > 0,
+            "bounces.pop3.max_messages must be at least 1"
+        );
+        anyhow::ensure!(
+            pop3.host.is_empty() || !pop3.username.is_empty(),
+            "bounces.pop3.username must be set when bounces.pop3.host is"
         );
         let smtp = &self.smtp;
         anyhow::ensure!(

@@ -9,6 +9,7 @@
 //! on its own: anyone can write a report naming anyone.
 
 pub mod classify;
+pub mod pop3;
 
 use std::path::{Path, PathBuf};
 
