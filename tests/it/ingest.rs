@@ -9,16 +9,17 @@ use mailroom::token::TokenKeys;
 
 use crate::helpers::{Instance, Received, SmtpServer, TOKEN_KEY, mailroom_command, repo_path};
 
-const LIST: &str = "email,name\nada@example.org,Ada\nkim@example.com,Kim\nlee@example.net,Lee\n";
+pub(crate) const LIST: &str =
+    "email,name\nada@example.org,Ada\nkim@example.com,Kim\nlee@example.net,Lee\n";
 
 /// What a report needs to know about one message we sent.
 #[derive(Debug, Clone)]
-struct Sent {
+pub(crate) struct Sent {
     /// The VERP envelope sender, `bounces+TOKEN@…`.
-    verp: String,
-    message_id: String,
+    pub(crate) verp: String,
+    pub(crate) message_id: String,
     /// The message's header block, as a report returns it.
-    headers: String,
+    pub(crate) headers: String,
 }
 
 /// Queues issue `number` (the sample issue renumbered) and delivers it.
@@ -33,7 +34,7 @@ fn send_issue(i: &Instance, number: u32) {
 }
 
 /// An outbox instance with LIST subscribed and issue 210 delivered.
-fn delivered() -> Instance {
+pub(crate) fn delivered() -> Instance {
     let i = Instance::new();
     let csv = i.write("subscribers.csv", LIST.as_bytes());
     i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
@@ -43,7 +44,7 @@ fn delivered() -> Instance {
 
 /// The message of issue `number` to `email`, from what the database recorded (the
 /// outbox keeps no envelope): its VERP address is what the worker signed.
-fn sent(i: &Instance, email: &str, number: u32) -> Sent {
+pub(crate) fn sent(i: &Instance, email: &str, number: u32) -> Sent {
     let (id, message_id): (i64, String) = (
         i.query_scalar(&delivery_sql("d.id", email, number)),
         i.query_text(&delivery_sql("d.message_id", email, number)),
@@ -59,7 +60,7 @@ fn sent(i: &Instance, email: &str, number: u32) -> Sent {
     }
 }
 
-fn delivery_sql(column: &str, email: &str, number: u32) -> String {
+pub(crate) fn delivery_sql(column: &str, email: &str, number: u32) -> String {
     format!(
         "SELECT {column} FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          JOIN sends ON sends.id = d.send_id JOIN issues i ON i.id = sends.issue_id
@@ -89,14 +90,14 @@ fn received(messages: &[Received], email: &str) -> Sent {
 }
 
 /// One failure in an RFC 3464 report.
-struct Failure<'a> {
+pub(crate) struct Failure<'a> {
     recipient: &'a str,
     action: &'a str,
     status: &'a str,
     diagnostic: &'a str,
 }
 
-const USER_UNKNOWN: Failure = Failure {
+pub(crate) const USER_UNKNOWN: Failure = Failure {
     recipient: "",
     action: "failed",
     status: "5.1.1",
@@ -117,7 +118,7 @@ const BLOCKED: Failure = Failure {
 
 /// A delivery status notification as Postfix writes one, sent to `to`, returning
 /// `returned` (a header block). `id` is the report's own Message-ID.
-fn dsn(id: &str, to: &str, f: &Failure, returned: &str) -> String {
+pub(crate) fn dsn(id: &str, to: &str, f: &Failure, returned: &str) -> String {
     format!(
         "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\nTo: {to}\n\
          Subject: Undelivered Mail Returned to Sender\nMessage-ID: <{id}>\n\
@@ -133,7 +134,7 @@ fn dsn(id: &str, to: &str, f: &Failure, returned: &str) -> String {
 }
 
 /// A DSN about `sent`, for the subscriber's own address, addressed to its VERP sender.
-fn dsn_for(id: &str, sent: &Sent, email: &str, f: &Failure) -> String {
+pub(crate) fn dsn_for(id: &str, sent: &Sent, email: &str, f: &Failure) -> String {
     let f = Failure {
         recipient: email,
         ..*f
@@ -169,13 +170,13 @@ fn ingest_file(i: &Instance, name: &str, contents: &str) -> String {
     i.ok(&["ingest", file.to_str().unwrap()])
 }
 
-fn status(i: &Instance, email: &str) -> String {
+pub(crate) fn status(i: &Instance, email: &str) -> String {
     i.query_text(&format!(
         "SELECT status || ' ' || soft_bounces FROM subscribers WHERE email = '{email}'"
     ))
 }
 
-fn count(i: &Instance, sql_where: &str) -> i64 {
+pub(crate) fn count(i: &Instance, sql_where: &str) -> i64 {
     i.query_scalar(&format!("SELECT count(*) FROM {sql_where}"))
 }
 

@@ -14,6 +14,7 @@ mod ingest;
 mod issue_file;
 mod lifecycle;
 mod optin;
+mod pop3;
 mod relays;
 mod rendering;
 mod subscribers;
