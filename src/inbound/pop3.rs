@@ -265,7 +265,10 @@ impl Inbound<'_> {
                 },
             };
             report.add(&handled);
-            if settings.delete_after && handled != Handled::NotOurs {
+            // A refused message (malformed, too large) stays on the server, set aside for
+            // the operator like Maildir's quarantine; so does mail that is not ours.
+            let kept = matches!(handled, Handled::NotOurs | Handled::Refused(_));
+            if settings.delete_after && !kept {
                 let step = format!("DELE {number}");
                 session.command(&step, Some(&step)).await?;
             }
