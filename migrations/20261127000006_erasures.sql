@@ -8,5 +8,6 @@ CREATE TABLE erasures (
     erased_at     TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 
--- Search in `subscribers list --search` and the admin API matches names too.
-CREATE INDEX subscribers_created ON subscribers (created_at);
+-- A subscriber's deliveries: erasure deletes them, and a webhook report that names only
+-- an address is tied to that subscriber's latest delivery. Without it both scan the queue.
+CREATE INDEX deliveries_subscriber ON deliveries (subscriber_id);
