@@ -277,6 +277,19 @@ impl MessageFactory {
 /// [`MessageFactory::build`]) claims to belong to. Anyone can write an id in this shape, so
 /// the claim holds only if the delivery's stored Message-ID is the same.
 pub fn delivery_of_message_id(id: &str) -> Option<i64> {
+    message_id_parts(id).map(|parts| parts.delivery)
+}
+
+/// The pieces of a Message-ID in our shape, without angle brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageIdParts<'a> {
+    pub issue: u32,
+    pub delivery: i64,
+    /// Random per delivery: what makes the id hard to guess.
+    pub nonce: &'a str,
+}
+
+pub fn message_id_parts(id: &str) -> Option<MessageIdParts<'_>> {
     let (local, _) = id.rsplit_once('@')?;
     let mut parts = local.split('.');
     let (issue, delivery, nonce) = (parts.next()?, parts.next()?, parts.next()?);
@@ -284,7 +297,11 @@ pub fn delivery_of_message_id(id: &str) -> Option<i64> {
     if parts.next().is_some() || nonce.is_empty() || !digits(issue) || !digits(delivery) {
         return None;
     }
-    delivery.parse().ok()
+    Some(MessageIdParts {
+        issue: issue.parse().ok()?,
+        delivery: delivery.parse().ok()?,
+        nonce,
+    })
 }
 
 /// The headers a DKIM signature covers: everything a receiver shows or acts on, including

@@ -58,6 +58,19 @@ pub struct Target {
     pub message_id: Option<String>,
 }
 
+/// The columns of a [`Target`] and their joins, for `concat!` with a WHERE clause.
+macro_rules! target_select {
+    () => {
+        "SELECT d.id AS delivery_id, d.send_id, s.issue_id, i.number AS issue_number,
+                d.subscriber_id, sub.email, d.message_id
+         FROM deliveries d
+         JOIN sends s ON s.id = d.send_id
+         JOIN issues i ON i.id = s.issue_id
+         JOIN subscribers sub ON sub.id = d.subscriber_id"
+    };
+}
+pub(super) use target_select;
+
 /// One bounce or complaint, as the policy needs it.
 #[derive(Debug, Clone)]
 pub struct NewBounce<'a> {
@@ -125,18 +138,10 @@ pub struct DomainCount {
 impl Db {
     /// The delivery with this id, with its issue and subscriber.
     pub async fn delivery_target(&self, delivery_id: i64) -> Result<Option<Target>> {
-        Ok(sqlx::query_as(
-            "SELECT d.id AS delivery_id, d.send_id, s.issue_id, i.number AS issue_number,
-                    d.subscriber_id, sub.email, d.message_id
-             FROM deliveries d
-             JOIN sends s ON s.id = d.send_id
-             JOIN issues i ON i.id = s.issue_id
-             JOIN subscribers sub ON sub.id = d.subscriber_id
-             WHERE d.id = ?",
-        )
-        .bind(delivery_id)
-        .fetch_optional(self.pool())
-        .await?)
+        Ok(sqlx::query_as(concat!(target_select!(), " WHERE d.id = ?"))
+            .bind(delivery_id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     /// Applies a report that came back by mail, once per `message_key`: reading the same

@@ -7,11 +7,12 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use super::bounces::{BounceClass, NewBounce, Policy, Target as BounceTarget};
+use super::bounces::{BounceClass, NewBounce, Policy, Target as BounceTarget, target_select};
 use super::events::Source;
 use super::{Db, now};
 use crate::bounce::Reason;
 use crate::domain::SubscriberEmail;
+use crate::message::{MessageIdParts, message_id_parts};
 
 /// The relays whose webhooks mailroom understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -159,8 +160,8 @@ async fn find(tx: &mut SqliteConnection, t: &Target) -> Result<Option<Found>> {
     {
         return Ok(Some(found));
     }
-    if let Some((issue, delivery, nonce)) = t.message_id.as_deref().and_then(parse_message_id)
-        && let Some(found) = by_delivery(tx, delivery, Some((issue, &nonce))).await?
+    if let Some(id) = t.message_id.as_deref().and_then(our_message_id)
+        && let Some(found) = by_delivery(tx, id.delivery, Some((id.issue, id.nonce))).await?
     {
         return Ok(Some(found));
     }
@@ -225,20 +226,11 @@ impl FoundRow {
 }
 
 /// `issue.delivery.nonce@domain`, as `message::MessageFactory::build` writes it.
-fn parse_message_id(id: &str) -> Option<(u32, i64, String)> {
-    let (local, _domain) = id.trim().trim_matches(['<', '>']).rsplit_once('@')?;
-    let mut parts = local.split('.');
-    let issue = parts.next()?.parse().ok()?;
-    let delivery = parts.next()?.parse().ok()?;
-    let nonce = parts.next()?;
-    if parts.next().is_some() || nonce.is_empty() {
-        return None;
-    }
-    Some((issue, delivery, nonce.to_string()))
+/// A Message-ID as a relay reports it, perhaps still in angle brackets.
+fn our_message_id(id: &str) -> Option<MessageIdParts<'_>> {
+    message_id_parts(id.trim().trim_matches(['<', '>']))
 }
 
-/// Bounced and complained are final; a complaint also outranks an unsubscribe, so the
-/// resubscribe button cannot reopen an address that reported us as spam.
 /// Applies the event through the one bounce policy (`super::bounces::apply`), as for a
 /// bounce read from mail: its row in `bounces`, the subscriber's change, the send's
 /// counters and the event. A report matched by address alone is tied to the subscriber's
@@ -256,16 +248,10 @@ async fn apply(
         EventClass::Complaint => BounceClass::Complaint,
         EventClass::Delivered => return Ok(false),
     };
-    let target: Option<BounceTarget> = sqlx::query_as(
-        "SELECT d.id AS delivery_id, d.send_id, s.issue_id, i.number AS issue_number,
-                d.subscriber_id, sub.email, d.message_id
-         FROM deliveries d
-         JOIN sends s ON s.id = d.send_id
-         JOIN issues i ON i.id = s.issue_id
-         JOIN subscribers sub ON sub.id = d.subscriber_id
-         WHERE d.subscriber_id = ?1 AND (?2 IS NULL OR d.id = ?2)
-         ORDER BY d.id DESC LIMIT 1",
-    )
+    let target: Option<BounceTarget> = sqlx::query_as(concat!(
+        target_select!(),
+        " WHERE d.subscriber_id = ?1 AND (?2 IS NULL OR d.id = ?2) ORDER BY d.id DESC LIMIT 1"
+    ))
     .bind(f.subscriber_id)
     .bind(f.delivery_id)
     .fetch_optional(&mut *tx)
@@ -297,8 +283,12 @@ mod tests {
     #[test]
     fn message_ids_name_issue_delivery_and_nonce() {
         assert_eq!(
-            parse_message_id("<210.42.00ff00ff00ff00ff@newsletter.example.org>"),
-            Some((210, 42, "00ff00ff00ff00ff".into()))
+            our_message_id("<210.42.00ff00ff00ff00ff@newsletter.example.org>"),
+            Some(MessageIdParts {
+                issue: 210,
+                delivery: 42,
+                nonce: "00ff00ff00ff00ff"
+            })
         );
         for other in [
             "abc@example.org",
@@ -308,7 +298,7 @@ mod tests {
             "no-at-sign",
             "",
         ] {
-            assert_eq!(parse_message_id(other), None, "{other}");
+            assert_eq!(our_message_id(other), None, "{other}");
         }
     }
 }
