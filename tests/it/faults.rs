@@ -29,23 +29,7 @@ pub fn start(greeting: &'static str) -> (u16, Arc<Mutex<Relay>>) {
 
 /// The same relay behind implicit TLS (port 465 style), with the test certificate.
 pub fn start_implicit_tls(tls: &TestCertificate) -> (u16, Arc<Mutex<Relay>>) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
-        .unwrap()
-        .map(|c| c.unwrap())
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(&tls.key).unwrap();
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap(),
-    );
+    let config = tls.server_config();
     serve("220 relay.test ESMTP", move |stream, greeting, relay| {
         let tls = rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
         session(rustls::StreamOwned::new(tls, stream), greeting, relay)

@@ -43,23 +43,7 @@ fn plain(greeting: &'static str, messages: &[&[u8]]) -> (u16, Arc<Mutex<Mailbox>
 
 /// The same server behind implicit TLS (port 995 style).
 fn tls(cert: &TestCertificate, messages: &[&[u8]]) -> (u16, Arc<Mutex<Mailbox>>) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert.cert)
-        .unwrap()
-        .map(|c| c.unwrap())
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(&cert.key).unwrap();
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap(),
-    );
+    let config = cert.server_config();
     serve("+OK POP3 ready", messages, move |stream| {
         let tls = rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
         Ok(Box::new(rustls::StreamOwned::new(tls, stream)))

@@ -12,8 +12,8 @@ use hmac::{Hmac, Mac};
 use mailroom::token::TokenKeys;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -639,17 +639,7 @@ struct SnsHost {
 impl SnsHost {
     fn start(tls: &TestCertificate) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let chain = vec![CertificateDer::from_pem_file(&tls.cert).unwrap()];
-        let key = PrivateKeyDer::from_pem_file(&tls.key).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        let config = Arc::new(config);
+        let config = tls.server_config();
         let cert_pem = std::fs::read(&tls.cert).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
