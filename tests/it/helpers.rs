@@ -194,6 +194,26 @@ impl Instance {
     pub fn query_text(&self, sql: &str) -> String {
         self.query_one(sql)
     }
+
+    /// A subscriber's status, by stored address.
+    pub fn subscriber_status(&self, email: &str) -> String {
+        self.query_text(&format!(
+            "SELECT status FROM subscribers WHERE email = '{email}'"
+        ))
+    }
+
+    pub fn subscriber_id(&self, email: &str) -> i64 {
+        self.query_scalar(&format!(
+            "SELECT id FROM subscribers WHERE email = '{email}'"
+        ))
+    }
+
+    /// How many events of this kind were recorded.
+    pub fn event_count(&self, kind: &str) -> i64 {
+        self.query_scalar(&format!(
+            "SELECT count(*) FROM events WHERE kind = '{kind}'"
+        ))
+    }
 }
 
 /// `extra`'s keys win over `base`'s, section by section.

@@ -40,22 +40,6 @@ fn column(i: &Instance, email: &str, column: &str) -> String {
     ))
 }
 
-fn status(i: &Instance, email: &str) -> String {
-    column(i, email, "status")
-}
-
-fn subscriber_id(i: &Instance, email: &str) -> i64 {
-    i.query_scalar(&format!(
-        "SELECT id FROM subscribers WHERE email = '{email}'"
-    ))
-}
-
-fn events(i: &Instance, kind: &str) -> i64 {
-    i.query_scalar(&format!(
-        "SELECT count(*) FROM events WHERE kind = '{kind}'"
-    ))
-}
-
 fn keys() -> TokenKeys {
     TokenKeys::new(TOKEN_KEY, &[]).unwrap()
 }
@@ -105,7 +89,7 @@ fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
     assert!(reply.body.contains("Check your inbox"), "{}", reply.body);
     let email = "Ada@example.org";
     assert_eq!(
-        status(&i, email),
+        i.subscriber_status(email),
         "pending",
         "the domain is stored lower-cased"
     );
@@ -164,15 +148,19 @@ fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
         assert_eq!(page.headers["referrer-policy"], "no-referrer");
         assert_eq!(served.request("HEAD", &path, None, "").status, 200);
     }
-    assert_eq!(status(&i, email), "pending", "GET and HEAD change nothing");
-    assert_eq!(events(&i, "confirmed"), 0);
+    assert_eq!(
+        i.subscriber_status(email),
+        "pending",
+        "GET and HEAD change nothing"
+    );
+    assert_eq!(i.event_count("confirmed"), 0);
 
     for _ in 0..2 {
         let done = served.post_form(&path, "action=confirm");
         assert_eq!(done.status, 200, "{done:?}");
         assert!(done.body.contains("You are subscribed"), "{}", done.body);
     }
-    assert_eq!(status(&i, email), "active");
+    assert_eq!(i.subscriber_status(email), "active");
     assert_ne!(column(&i, email, "confirmed_at"), "NULL");
     assert_eq!(column(&i, email, "consent_source"), "form");
     assert_eq!(column(&i, email, "consent_ip"), "127.0.0.1");
@@ -256,15 +244,15 @@ fn the_answer_is_the_same_whatever_the_list_knows_about_the_address() {
         }
     }
 
-    assert_eq!(status(&i, "active@example.org"), "active");
+    assert_eq!(i.subscriber_status("active@example.org"), "active");
     assert_eq!(
-        status(&i, "unsub@example.org"),
+        i.subscriber_status("unsub@example.org"),
         "unsubscribed",
         "only the emailed link brings them back"
     );
-    assert_eq!(status(&i, "bounced@example.org"), "bounced");
-    assert_eq!(status(&i, "complained@example.org"), "complained");
-    assert_eq!(status(&i, "new.json@example.org"), "pending");
+    assert_eq!(i.subscriber_status("bounced@example.org"), "bounced");
+    assert_eq!(i.subscriber_status("complained@example.org"), "complained");
+    assert_eq!(i.subscriber_status("new.json@example.org"), "pending");
     for email in [
         "active@example.org",
         "bounced@example.org",
@@ -335,7 +323,7 @@ fn one_confirmation_per_address_per_hour() {
             .body
             .contains("You are subscribed")
     );
-    assert_eq!(status(&i, "ada@example.org"), "active");
+    assert_eq!(i.subscriber_status("ada@example.org"), "active");
 
     // Active now: asking again sends nothing, whenever.
     i.execute("UPDATE subscribers SET confirmation_sent_at = NULL WHERE email = 'ada@example.org'");
@@ -351,7 +339,7 @@ fn an_unsubscribed_reader_comes_back_only_by_confirming_afresh() {
     let smtp = SmtpServer::start();
     let i = Instance::smtp(smtp.port);
     i.ok(&["subscribers", "add", "kim@example.org", "--name", "Kim"]);
-    let id = subscriber_id(&i, "kim@example.org");
+    let id = i.subscriber_id("kim@example.org");
     // A link from before the unsubscribe (as if from an earlier sign-up) must not undo it.
     let before_unsubscribe = confirm_path(id, OffsetDateTime::now_utc() - time::Duration::hours(1));
     i.ok(&["subscribers", "unsubscribe", "kim@example.org"]);
@@ -363,11 +351,11 @@ fn an_unsubscribed_reader_comes_back_only_by_confirming_afresh() {
         assert_eq!(stale.status, 404, "{method}");
         assert!(stale.body.contains("This link has expired"), "{method}");
     }
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
 
     assert_eq!(subscribe(&served, "kim@example.org").status, 200);
     assert_eq!(
-        status(&i, "kim@example.org"),
+        i.subscriber_status("kim@example.org"),
         "unsubscribed",
         "a request alone changes nothing"
     );
@@ -379,10 +367,10 @@ fn an_unsubscribed_reader_comes_back_only_by_confirming_afresh() {
             .body
             .contains("Start sending Deep Learning Weekly to")
     );
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
     let done = served.post_form(path, "action=confirm");
     assert!(done.body.contains("You are subscribed"), "{done:?}");
-    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
     assert_eq!(column(&i, "kim@example.org", "consent_source"), "form");
     assert_ne!(column(&i, "kim@example.org", "consent_at"), old_consent);
     assert_eq!(column(&i, "kim@example.org", "unsubscribed_at"), "NULL");
@@ -404,13 +392,13 @@ fn bounced_and_complained_stay_closed_even_with_a_genuine_link() {
         ("gone@example.org", "bounced"),
         ("angry@example.org", "complained"),
     ] {
-        let path = confirm_path(subscriber_id(&i, email), OffsetDateTime::now_utc());
+        let path = confirm_path(i.subscriber_id(email), OffsetDateTime::now_utc());
         assert!(served.get(&path).body.contains("You are not on the list"));
         let post = served.post_form(&path, "action=confirm");
         assert!(post.body.contains("You are not on the list"), "{post:?}");
-        assert_eq!(status(&i, email), kept);
+        assert_eq!(i.subscriber_status(email), kept);
     }
-    assert_eq!(events(&i, "confirmed"), 0);
+    assert_eq!(i.event_count("confirmed"), 0);
 }
 
 #[test]
@@ -418,7 +406,7 @@ fn bad_confirmation_links_get_a_404_page_and_change_nothing() {
     let i = Instance::new();
     let served = i.serve(&["--http-only"]);
     assert_eq!(subscribe(&served, "ada@example.org").status, 200);
-    let id = subscriber_id(&i, "ada@example.org");
+    let id = i.subscriber_id("ada@example.org");
     let now = OffsetDateTime::now_utc();
     let good = keys().confirm(ConfirmClaim {
         subscriber_id: id,
@@ -480,13 +468,13 @@ fn bad_confirmation_links_get_a_404_page_and_change_nothing() {
         assert!(reply.body.contains("work for 7 days"), "{method}");
         assert!(reply.body.contains("href=\"../subscribe\""), "{method}");
     }
-    assert_eq!(status(&i, "ada@example.org"), "pending");
-    assert_eq!(events(&i, "confirmed"), 0);
+    assert_eq!(i.subscriber_status("ada@example.org"), "pending");
+    assert_eq!(i.event_count("confirmed"), 0);
 
     // The same claim, properly signed and in time, does confirm: the refusals were real.
     let fine = served.post_form(&format!("/confirm/{good}"), "");
     assert_eq!(fine.status, 200);
-    assert_eq!(status(&i, "ada@example.org"), "active");
+    assert_eq!(i.subscriber_status("ada@example.org"), "active");
 }
 
 #[test]
@@ -658,7 +646,7 @@ fn invalid_input_is_refused_with_a_reason_and_stores_nothing() {
     assert_eq!(column(&i, "ada@example.org", "name"), "Ada");
     let bare = served.request("POST", "/subscribe", None, "email=bob%40example.org");
     assert_eq!(bare.status, 200, "{bare:?}");
-    assert_eq!(status(&i, "bob@example.org"), "pending");
+    assert_eq!(i.subscriber_status("bob@example.org"), "pending");
 }
 
 #[test]
@@ -731,7 +719,7 @@ fn the_confirmation_goes_to_the_outbox_when_that_is_the_transport() {
             .body
             .contains("You are subscribed")
     );
-    assert_eq!(status(&i, "ada@example.org"), "active");
+    assert_eq!(i.subscriber_status("ada@example.org"), "active");
 }
 
 #[test]
@@ -746,7 +734,7 @@ fn a_failed_send_is_forgotten_so_the_next_request_sends_again() {
     let served = i.serve(&["--http-only"]);
     let reply = subscribe(&served, "ada@example.org");
     assert_eq!(reply.status, 200, "the request does not wait for the relay");
-    assert_eq!(status(&i, "ada@example.org"), "pending");
+    assert_eq!(i.subscriber_status("ada@example.org"), "pending");
     wait_until("the failed send to be forgotten", || {
         column(&i, "ada@example.org", "confirmation_sent_at") == "NULL"
     });
@@ -807,7 +795,7 @@ fn the_subscribe_form_works_in_a_browser_without_javascript() {
     assert_eq!(after["method"], "POST");
     assert_eq!(after["status"], 200);
     assert_eq!(after["heading"], "Check your inbox");
-    assert_eq!(status(&i, "grace@example.org"), "pending");
+    assert_eq!(i.subscriber_status("grace@example.org"), "pending");
     assert_eq!(column(&i, "grace@example.org", "name"), "Grace Hopper");
     wait_until("grace's confirmation", || smtp.count() == 1);
 }
@@ -838,7 +826,7 @@ fn an_erased_address_comes_back_only_through_its_own_confirmation() {
         0,
         "an erased complainer is not stored again"
     );
-    assert_eq!(status(&i, "gone@example.org"), "pending");
+    assert_eq!(i.subscriber_status("gone@example.org"), "pending");
     assert_eq!(
         i.query_scalar("SELECT count(*) FROM erasures"),
         2,
@@ -852,7 +840,7 @@ fn an_erased_address_comes_back_only_through_its_own_confirmation() {
             .body
             .contains("You are subscribed")
     );
-    assert_eq!(status(&i, "gone@example.org"), "active");
+    assert_eq!(i.subscriber_status("gone@example.org"), "active");
     assert_eq!(
         i.query_scalar("SELECT count(*) FROM erasures"),
         1,
@@ -870,7 +858,7 @@ fn an_international_domain_is_stored_and_mailed_as_punycode() {
     let smtp = SmtpServer::start();
     let (i, served) = serve_smtp(&smtp);
     assert_eq!(subscribe(&served, "leser@Bücher.DE").status, 200);
-    assert_eq!(status(&i, "leser@xn--bcher-kva.de"), "pending");
+    assert_eq!(i.subscriber_status("leser@xn--bcher-kva.de"), "pending");
     wait_until("the confirmation", || smtp.count() == 1);
     assert_eq!(smtp.received()[0].rcpt_to, ["leser@xn--bcher-kva.de"]);
     assert_eq!(

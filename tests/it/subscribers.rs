@@ -3,12 +3,6 @@
 
 use crate::helpers::Instance;
 
-fn status_of(i: &Instance, email: &str) -> String {
-    i.query_text(&format!(
-        "SELECT status FROM subscribers WHERE email = '{email}'"
-    ))
-}
-
 #[test]
 fn idn_addresses_are_stored_as_punycode_and_found_either_way() {
     let i = Instance::new();
@@ -74,11 +68,11 @@ fn import_upserts_but_never_revives_and_records_consent() {
         out.contains("list.csv:5: skipped angry@example.org: complained"),
         "{out}"
     );
-    assert_eq!(status_of(&i, "left@example.org"), "unsubscribed");
-    assert_eq!(status_of(&i, "dead@example.org"), "bounced");
-    assert_eq!(status_of(&i, "angry@example.org"), "complained");
+    assert_eq!(i.subscriber_status("left@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("dead@example.org"), "bounced");
+    assert_eq!(i.subscriber_status("angry@example.org"), "complained");
     // An existing subscriber keeps their status; name and attributes follow the file.
-    assert_eq!(status_of(&i, "ada@example.org"), "active");
+    assert_eq!(i.subscriber_status("ada@example.org"), "active");
     assert_eq!(
         i.query_text(
             "SELECT name || ' ' || attributes FROM subscribers WHERE email = 'ada@example.org'"

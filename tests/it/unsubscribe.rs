@@ -14,30 +14,12 @@ fn setup() -> (Instance, Served) {
     (i, served)
 }
 
-fn subscriber_id(i: &Instance, email: &str) -> i64 {
-    i.query_scalar(&format!(
-        "SELECT id FROM subscribers WHERE email = '{email}'"
-    ))
-}
-
 fn token_for(i: &Instance, email: &str) -> String {
     let keys = TokenKeys::new(TOKEN_KEY, &[]).unwrap();
     keys.unsubscribe(UnsubscribeClaim {
-        subscriber_id: subscriber_id(i, email),
+        subscriber_id: i.subscriber_id(email),
         issue_number: 210,
     })
-}
-
-fn status(i: &Instance, email: &str) -> String {
-    i.query_text(&format!(
-        "SELECT status FROM subscribers WHERE email = '{email}'"
-    ))
-}
-
-fn events(i: &Instance, kind: &str) -> i64 {
-    i.query_scalar(&format!(
-        "SELECT count(*) FROM events WHERE kind = '{kind}'"
-    ))
 }
 
 #[test]
@@ -63,8 +45,8 @@ fn get_and_head_show_the_page_and_change_nothing() {
         assert_eq!(page.headers["referrer-policy"], "no-referrer");
         assert_eq!(served.request("HEAD", &path, None, "").status, 200);
     }
-    assert_eq!(status(&i, "kim@example.org"), "active");
-    assert_eq!(events(&i, "unsubscribed"), 0);
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(i.event_count("unsubscribed"), 0);
 }
 
 #[test]
@@ -76,13 +58,13 @@ fn one_click_urlencoded_unsubscribes_without_redirect_and_repeats_are_harmless()
         assert_eq!(reply.status, 200, "{reply:?}");
         assert!(reply.headers.get("location").is_none(), "no redirect");
     }
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
     assert_eq!(
-        status(&i, "lee@example.org"),
+        i.subscriber_status("lee@example.org"),
         "active",
         "only the token's subscriber"
     );
-    assert_eq!(events(&i, "unsubscribed"), 1, "one change, one event");
+    assert_eq!(i.event_count("unsubscribed"), 1, "one change, one event");
     let source =
         i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'");
     assert_eq!(source, "one-click {\"issue\":210}");
@@ -106,7 +88,7 @@ fn one_click_multipart_unsubscribes() {
         body,
     );
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(status(&i, "lee@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("lee@example.org"), "unsubscribed");
 
     let broken = served.request(
         "POST",
@@ -128,7 +110,7 @@ fn page_button_unsubscribes_and_the_mistake_button_resubscribes() {
     assert_eq!(done.status, 200);
     assert!(done.body.contains("You are unsubscribed"));
     assert!(done.body.contains("I unsubscribed by mistake"));
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
     assert_eq!(
         i.query_text("SELECT source FROM events WHERE kind = 'unsubscribed'"),
         "page"
@@ -137,8 +119,8 @@ fn page_button_unsubscribes_and_the_mistake_button_resubscribes() {
     let back = served.post_form(&path, "action=resubscribe");
     assert_eq!(back.status, 200);
     assert!(back.body.contains("You are subscribed again"));
-    assert_eq!(status(&i, "kim@example.org"), "active");
-    assert_eq!(events(&i, "resubscribed"), 1);
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(i.event_count("resubscribed"), 1);
     assert_eq!(
         served.post_form(&path, "action=delete-everything").status,
         400
@@ -170,9 +152,12 @@ fn bounced_and_complained_stay_so() {
                 .contains("You are not on the list")
         );
     }
-    assert_eq!(status(&i, "kim@example.org"), "bounced");
-    assert_eq!(status(&i, "lee@example.org"), "complained");
-    assert_eq!(events(&i, "unsubscribed") + events(&i, "resubscribed"), 0);
+    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
+    assert_eq!(
+        i.event_count("unsubscribed") + i.event_count("resubscribed"),
+        0
+    );
 }
 
 #[test]
@@ -212,7 +197,7 @@ fn malformed_tokens_get_one_generic_answer_and_change_nothing() {
         i.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'active'"),
         2
     );
-    assert_eq!(events(&i, "unsubscribed"), 0);
+    assert_eq!(i.event_count("unsubscribed"), 0);
 }
 
 #[test]
@@ -233,7 +218,7 @@ fn unsubscribing_while_a_send_is_queued_stops_that_delivery() {
     assert_eq!(
         i.query_scalar(&format!(
             "SELECT count(*) FROM deliveries WHERE subscriber_id = {} AND status = 'suppressed'",
-            subscriber_id(&i, "kim@example.org")
+            i.subscriber_id("kim@example.org")
         )),
         1
     );
@@ -294,7 +279,7 @@ fn mailto_unsubscribe_from_a_file_and_from_standard_input() {
     let file = i.write("reply.eml", reply_to(&kim).as_bytes());
     let out = i.ok(&["ingest", file.to_str().unwrap()]);
     assert!(out.starts_with("1 unsubscribed"), "{out}");
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
     assert_eq!(
         i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'"),
         "mailto {\"issue\":210}"
@@ -324,7 +309,7 @@ fn mailto_unsubscribe_from_a_file_and_from_standard_input() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 unsubscribed"));
-    assert_eq!(status(&i, "lee@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("lee@example.org"), "unsubscribed");
 }
 
 #[test]
@@ -362,12 +347,12 @@ fn mailto_unsubscribe_from_a_maildir_is_idempotent() {
         ["3.other"],
         "mail for other addresses is left alone"
     );
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
-    assert_eq!(status(&i, "lee@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("lee@example.org"), "active");
 
     let again = i.ok(&["ingest", "--maildir", dir]);
     assert!(again.contains("0 unsubscribed, 0 already unsubscribed, 0 bounced/complained (unchanged), 0 invalid token(s), 1 not for mailroom"), "{again}");
-    assert_eq!(events(&i, "unsubscribed"), 1);
+    assert_eq!(i.event_count("unsubscribed"), 1);
 }
 
 /// The https unsubscribe link of a received message, pointed at the running server.
@@ -451,8 +436,8 @@ fn a_subscriber_unsubscribes_in_a_real_browser() {
             );
         }
     }
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
-    assert_eq!(status(&i, "lee@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("lee@example.org"), "unsubscribed");
     assert_eq!(
         i.query_scalar(
             "SELECT count(*) FROM events WHERE kind = 'unsubscribed' AND source = 'page'"
@@ -588,7 +573,7 @@ fn links_in_old_mail_survive_a_key_rotation() {
             .status,
         200
     );
-    assert_eq!(status(&i, "kim@example.org"), "unsubscribed");
+    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
 
     // New mail is signed with the new key.
     i.ok(&["worker", "--drain"]);

@@ -47,12 +47,6 @@ fn post(served: &Served, path: &str, headers: &[(&str, String)], body: &[u8]) ->
     }
 }
 
-fn status(i: &Instance, email: &str) -> String {
-    i.query_text(&format!(
-        "SELECT status FROM subscribers WHERE email = '{email}'"
-    ))
-}
-
 fn soft_bounces(i: &Instance, email: &str) -> i64 {
     i.query_scalar(&format!(
         "SELECT soft_bounces FROM subscribers WHERE email = '{email}'"
@@ -136,7 +130,7 @@ fn postmark_hard_bounce_suppresses_once_and_a_replay_changes_nothing() {
     );
     assert_eq!(first.status, 200, "{first:?}");
     assert_eq!(json_body(&first)["changed"], 1);
-    assert_eq!(status(&i, "kim@example.org"), "bounced");
+    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
     assert_eq!(
         i.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'kim@example.org' AND bounced_at IS NOT NULL"),
         1
@@ -175,7 +169,7 @@ fn postmark_refuses_wrong_or_missing_credentials_and_changes_nothing() {
         assert_eq!(reply.status, 401, "{what}: {reply:?}");
         assert!(reply.headers.contains_key("www-authenticate"), "{what}");
     }
-    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
     let malformed = post(
         &served,
         "/webhooks/postmark",
@@ -205,7 +199,7 @@ fn postmark_complaint_delivery_after_bounce_and_strangers() {
         complaint.to_string().as_bytes(),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(status(&i, "lee@example.org"), "complained");
+    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
     assert_eq!(events(&i, "complained", "postmark"), 1);
 
     post(
@@ -226,7 +220,7 @@ fn postmark_complaint_delivery_after_bounce_and_strangers() {
     );
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        status(&i, "kim@example.org"),
+        i.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
@@ -238,7 +232,7 @@ fn postmark_complaint_delivery_after_bounce_and_strangers() {
         &postmark_bounce(8, "SoftBounce", "sam@example.org"),
     );
     assert_eq!(soft.status, 200);
-    assert_eq!(status(&i, "sam@example.org"), "active");
+    assert_eq!(i.subscriber_status("sam@example.org"), "active");
     assert_eq!(soft_bounces(&i, "sam@example.org"), 1);
 
     let stranger = post(
@@ -268,7 +262,7 @@ fn unknown_and_unconfigured_providers_are_not_found() {
         let reply = post(&served, path, &[], b"{}");
         assert_eq!(reply.status, 404, "{path}: {reply:?}");
     }
-    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
 }
 
 #[test]
@@ -289,7 +283,7 @@ fn oversized_bodies_are_refused() {
         &body,
     );
     assert_eq!(reply.status, 413, "{reply:?}");
-    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -363,9 +357,9 @@ fn sendgrid_signed_batch_bounces_complains_and_replays_harmlessly() {
     let headers = key.headers("1795000000", batch.as_bytes());
     let reply = post(&served, "/webhooks/sendgrid", &headers, batch.as_bytes());
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(status(&i, "kim@example.org"), "bounced");
-    assert_eq!(status(&i, "lee@example.org"), "complained");
-    assert_eq!(status(&i, "sam@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
+    assert_eq!(i.subscriber_status("sam@example.org"), "active");
     let bounced_event = i.query_scalar(&format!(
         "SELECT count(*) FROM events WHERE kind = 'bounced' AND delivery_id = {}",
         delivery_id(&i, "kim@example.org")
@@ -397,7 +391,7 @@ fn sendgrid_signed_batch_bounces_complains_and_replays_harmlessly() {
     );
     assert_eq!(reply.status, 200);
     assert_eq!(
-        status(&i, "kim@example.org"),
+        i.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
@@ -440,8 +434,8 @@ fn sendgrid_bad_signatures_are_refused_and_change_nothing() {
         let reply = post(&served, "/webhooks/sendgrid", &headers, body.as_bytes());
         assert_eq!(reply.status, 401, "{what}: {reply:?}");
     }
-    assert_eq!(status(&i, "kim@example.org"), "active");
-    assert_eq!(status(&i, "lee@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("lee@example.org"), "active");
     let not_json = b"[{\"event\":";
     let reply = post(
         &served,
@@ -471,7 +465,7 @@ fn sendgrid_forged_message_id_does_not_reach_the_delivery() {
     );
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(json_body(&reply)["unknown"], 1);
-    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -523,7 +517,7 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
     );
     let reply = post(&served, "/webhooks/mailgun", &[], &body);
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(status(&i, "kim@example.org"), "bounced");
+    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
     let again = post(&served, "/webhooks/mailgun", &[], &body);
     assert_eq!(again.status, 200);
     assert_eq!(json_body(&again)["duplicates"], 1);
@@ -540,7 +534,7 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
     let reply = post(&served, "/webhooks/mailgun", &[], swapped.as_bytes());
     assert_eq!(reply.status, 200);
     assert_eq!(
-        status(&i, "lee@example.org"),
+        i.subscriber_status("lee@example.org"),
         "active",
         "a replayed token applies nothing"
     );
@@ -555,7 +549,7 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
         post(&served, "/webhooks/mailgun", &[], &complaint).status,
         200
     );
-    assert_eq!(status(&i, "lee@example.org"), "complained");
+    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
 
     let temporary = mailgun(
         now(),
@@ -569,7 +563,7 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
     );
     assert_eq!(
         (
-            status(&i, "sam@example.org").as_str(),
+            i.subscriber_status("sam@example.org").as_str(),
             soft_bounces(&i, "sam@example.org")
         ),
         ("active", 1)
@@ -587,7 +581,7 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
         200
     );
     assert_eq!(
-        status(&i, "kim@example.org"),
+        i.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
@@ -619,7 +613,7 @@ fn mailgun_bad_or_stale_signatures_are_refused() {
         post(&served, "/webhooks/mailgun", &[], b"not json").status,
         400
     );
-    assert_eq!(status(&i, "kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
     assert_eq!(i.query_scalar("SELECT count(*) FROM webhook_events"), 0);
 }
 
@@ -828,7 +822,7 @@ fn ses_bounce_and_complaint_signed_by_sns_apply_once() {
     let reply = send(&served, &bounce);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        status(&i, "kim@example.org"),
+        i.subscriber_status("kim@example.org"),
         "bounced",
         "matched by the VERP sender"
     );
@@ -846,7 +840,7 @@ fn ses_bounce_and_complaint_signed_by_sns_apply_once() {
     let reply = send(&served, &sns.notification("sns-2", complaint, "2"));
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        status(&i, "lee@example.org"),
+        i.subscriber_status("lee@example.org"),
         "complained",
         "matched by our Message-ID"
     );
@@ -855,7 +849,7 @@ fn ses_bounce_and_complaint_signed_by_sns_apply_once() {
     assert_eq!(send(&served, &transient).status, 200);
     assert_eq!(
         (
-            status(&i, "sam@example.org").as_str(),
+            i.subscriber_status("sam@example.org").as_str(),
             soft_bounces(&i, "sam@example.org")
         ),
         ("active", 1)
@@ -871,7 +865,7 @@ fn ses_bounce_and_complaint_signed_by_sns_apply_once() {
         200
     );
     assert_eq!(
-        status(&i, "kim@example.org"),
+        i.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
@@ -956,8 +950,8 @@ fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_ho
         400,
         "not an SNS message"
     );
-    assert_eq!(status(&i, "kim@example.org"), "active");
-    assert_eq!(status(&i, "lee@example.org"), "active");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(i.subscriber_status("lee@example.org"), "active");
 }
 
 #[test]
