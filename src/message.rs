@@ -11,7 +11,7 @@ use lettre::message::dkim::{
     DkimSigningKey,
 };
 use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox, MessageBuilder, MultiPart};
 use lettre::{Address, Message};
 
 use crate::config::{DkimAlgorithm, DkimSettings, Settings};
@@ -174,7 +174,7 @@ impl MessageFactory {
             Some(r.name.to_string()).filter(|s| !s.is_empty()),
             to_address.clone(),
         );
-        let mut builder = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(issue.subject.clone())
@@ -193,25 +193,39 @@ impl MessageFactory {
                 "Feedback-ID",
                 format!("{}:{}:newsletter:mailroom", issue.number, self.list_slug),
             ));
-        if let Some(reply_to) = &self.reply_to {
-            builder = builder.reply_to(reply_to.clone());
-        }
-        let mut message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                issue.text.personalize(&personal),
-                html_body(issue.html.personalize(&personal)),
-            ))
-            .context("assembling the message")?;
-        if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
-        }
         let envelope = Envelope::new(Some(bounce), vec![to_address]).context("envelope")?;
+        let bytes = self
+            .finish(
+                builder,
+                issue.text.personalize(&personal),
+                issue.html.personalize(&personal),
+            )
+            .context("assembling the message")?;
         Ok(Outgoing {
             envelope,
-            bytes: message.formatted(),
+            bytes,
             message_id,
             unsubscribe_url,
         })
+    }
+
+    /// The part every message shares once its headers are set: Reply-To, the plain-text
+    /// and 7-bit HTML alternatives, the DKIM signature, and the bytes to send.
+    fn finish(
+        &self,
+        mut builder: MessageBuilder,
+        text: String,
+        html: String,
+    ) -> Result<Vec<u8>, lettre::error::Error> {
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let mut message =
+            builder.multipart(MultiPart::alternative_plain_html(text, html_body(html)))?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        Ok(message.formatted())
     }
 
     /// The confirmation message for one address. It is not list mail: no List-Unsubscribe
@@ -243,7 +257,7 @@ impl MessageFactory {
             Some(name.to_string()).filter(|s| !s.is_empty()),
             to_address.clone(),
         );
-        let mut builder = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject.clone())
@@ -251,22 +265,13 @@ impl MessageFactory {
             .message_id(Some(format!("<{message_id}>")))
             // RFC 3834: vacation responders must not answer it.
             .raw_header(header("Auto-Submitted", "auto-generated".into()));
-        if let Some(reply_to) = &self.reply_to {
-            builder = builder.reply_to(reply_to.clone());
-        }
-        let mut message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                rendered.text.clone(),
-                html_body(rendered.html.clone()),
-            ))
-            .context("assembling the confirmation")?;
-        if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
-        }
         let envelope = Envelope::new(Some(bounce), vec![to_address]).context("envelope")?;
+        let bytes = self
+            .finish(builder, rendered.text.clone(), rendered.html.clone())
+            .context("assembling the confirmation")?;
         Ok(Outgoing {
             envelope,
-            bytes: message.formatted(),
+            bytes,
             message_id,
             unsubscribe_url: String::new(),
         })
