@@ -64,6 +64,12 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// Whether the import still writes: once a row is bad and bad rows abort the import,
+    /// the rest is only checked.
+    fn keeps_writing(&self, options: &ImportOptions) -> bool {
+        options.skip_invalid || self.invalid_count == 0
+    }
+
     fn invalid(&mut self, line: u64, reason: String) {
         self.invalid_count += 1;
         if self.invalid.len() < LISTED {
@@ -283,10 +289,8 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
                 report.invalid(line, csv_reason(&e));
             }
         }
-        // Once a row is bad and bad rows abort the import, the rest is only checked.
-        let writing = options.skip_invalid || report.invalid_count == 0;
         if chunk.len() == CHUNK {
-            if writing {
+            if report.keeps_writing(options) {
                 add(
                     &mut report,
                     import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?,
@@ -296,14 +300,14 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
             progress.set_position(reader.position().byte());
         }
     }
-    if !chunk.is_empty() && (options.skip_invalid || report.invalid_count == 0) {
+    if !chunk.is_empty() && report.keeps_writing(options) {
         add(
             &mut report,
             import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?,
         );
     }
     progress.finish_and_clear();
-    report.written = !options.dry_run && (options.skip_invalid || report.invalid_count == 0);
+    report.written = !options.dry_run && report.keeps_writing(options);
     if report.written {
         tx.commit().await?;
     } else {
