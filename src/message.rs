@@ -235,7 +235,6 @@ impl MessageFactory {
         rendered: &RenderedConfirmation,
         subscriber_id: i64,
         email: &str,
-        name: &str,
     ) -> Result<Outgoing> {
         let to_address: Address = email
             .parse()
@@ -251,12 +250,11 @@ impl MessageFactory {
         let bounce: Address = format!("bounces@{}", self.bounce_domain)
             .parse()
             .context("bounce address")?;
-        // The name is the form's; lettre quotes and encodes it as a display name, and the
-        // form refuses line breaks, so it cannot add a header.
-        let to = Mailbox::new(
-            Some(name.to_string()).filter(|s| !s.is_empty()),
-            to_address.clone(),
-        );
+        // Anyone can type anyone's address into the form, so the confirmation carries
+        // no text the requester chose: not even the name as To's display name, where
+        // `"Eve" <eve@evil.example>, x` would read as a message from us to a stranger with
+        // the requester's words in it. The name waits in the database until confirmed.
+        let to = Mailbox::new(None, to_address.clone());
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -107,7 +107,7 @@ impl Confirmations {
             .context("rendering the confirmation")?;
         let message = self
             .factory
-            .confirmation(&rendered, o.subscriber_id, &o.email, &o.name)?;
+            .confirmation(&rendered, o.subscriber_id, &o.email)?;
         let reply = self
             .transport
             .send(&message)

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use anyhow::Result;
+use super::Result;
 use time::{Duration, OffsetDateTime};
 
 use super::events::{self, Event, EventKind, Source};
@@ -34,7 +34,6 @@ pub enum Requested {
 pub struct Outstanding {
     pub subscriber_id: i64,
     pub email: String,
-    pub name: String,
     /// The stored `confirmation_sent_at`; also the issue time of the link's token.
     pub sent_at: OffsetDateTime,
 }
@@ -96,7 +95,7 @@ impl Db {
         let ip = ip.map(|ip| ip.to_string());
         // Writing first takes SQLite's write lock at once, so concurrent requests for one
         // address queue up here instead of failing on a stale read snapshot.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // An address erased on request may come back through its own confirmation, unless it
         // had bounced or complained: those stay closed as if they were still on the list.
         let created: Option<i64> = sqlx::query_scalar(
@@ -124,16 +123,15 @@ impl Db {
             return Ok(Requested::Send(Outstanding {
                 subscriber_id: id,
                 email: new.email.as_str().to_string(),
-                name: new.name.clone(),
                 sent_at: now,
             }));
         }
         // The guard makes the hourly limit hold however many requests race for one address.
-        let resend: Option<(i64, String, String)> = sqlx::query_as(
+        let resend: Option<(i64, String)> = sqlx::query_as(
             "UPDATE subscribers SET confirmation_sent_at = ?1
              WHERE email = ?2 AND status IN ('pending', 'unsubscribed')
                AND (confirmation_sent_at IS NULL OR confirmation_sent_at <= ?3)
-             RETURNING id, email, name",
+             RETURNING id, email",
         )
         .bind(&at)
         .bind(new.email.as_str())
@@ -151,10 +149,9 @@ impl Db {
         };
         tx.commit().await?;
         Ok(match (resend, status.as_deref()) {
-            (Some((subscriber_id, email, name)), _) => Requested::Send(Outstanding {
+            (Some((subscriber_id, email)), _) => Requested::Send(Outstanding {
                 subscriber_id,
                 email,
-                name,
                 sent_at: now,
             }),
             (None, Some("active")) => Requested::Active,
@@ -221,7 +218,7 @@ impl Db {
                 return Ok(Some((candidate, false)));
             }
             let at = super::now();
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             let changed = sqlx::query(
                 "UPDATE subscribers
                  SET status = 'active', confirmed_at = ?1, consent_source = ?2, consent_at = ?1,
@@ -258,7 +255,9 @@ impl Db {
             };
             return Ok(Some((candidate, true)));
         }
-        anyhow::bail!("subscriber {subscriber_id} kept changing while being confirmed")
+        Err(super::Error::conflict(format!(
+            "subscriber {subscriber_id} kept changing while being confirmed"
+        )))
     }
 
     async fn optin_row(&self, subscriber_id: i64) -> Result<Option<Row>> {

@@ -111,8 +111,10 @@ fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
     let to = msg.to().and_then(|a| a.first()).unwrap();
     assert_eq!(
         (to.name(), to.address()),
-        (Some("Ada Lovelace"), Some(email))
+        (None, Some(email)),
+        "the name typed into the form is not the requester's to put in our mail"
     );
+    assert!(!String::from_utf8_lossy(&r.data).contains("Lovelace"));
     assert!(
         msg.header_raw("Content-Type")
             .unwrap()
@@ -670,7 +672,12 @@ fn the_name_cannot_add_recipients_or_headers() {
     assert_eq!(to.iter().count(), 1, "one To: address");
     let first = to.first().unwrap();
     assert_eq!(first.address(), Some("eve@example.org"));
-    assert_eq!(first.name(), Some(name), "the name stays a display name");
+    assert_eq!(
+        first.name(),
+        None,
+        "the name is not put in the message at all"
+    );
+    assert!(!String::from_utf8_lossy(&r.data).contains("mallory"));
 }
 
 #[test]
@@ -871,4 +878,37 @@ fn an_international_domain_is_stored_and_mailed_as_punycode() {
         1,
         "one subscriber for both spellings"
     );
+}
+
+#[test]
+fn a_confirmation_carries_no_text_the_requester_chose() {
+    let smtp = SmtpServer::start();
+    let (i, served) = serve_smtp(&smtp);
+    let victim = "victim@example.org";
+    let name = "\"Eve\" <attacker@evil.example>, x Buy cheap pills at evil.example";
+    let reply = served.post_form(
+        "/subscribe",
+        &format!("email={}&name={}", encode(victim), encode(name)),
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    wait_until("the confirmation email", || smtp.count() == 1);
+    let received = smtp.received();
+    let r = &received[0];
+    assert_eq!(r.rcpt_to, [victim], "only the typed address receives it");
+    let raw = String::from_utf8_lossy(&r.data);
+    for chosen in ["Eve", "attacker", "evil.example", "pills"] {
+        assert!(
+            !raw.contains(chosen),
+            "{chosen:?} reached the stranger's mailbox:\n{raw}"
+        );
+    }
+    let msg = mail_parser::MessageParser::default()
+        .parse(&r.data)
+        .unwrap();
+    let to = msg.to().unwrap();
+    assert_eq!(to.iter().count(), 1);
+    let to = to.first().unwrap();
+    assert_eq!((to.name(), to.address()), (None, Some(victim)));
+    // Kept for when they confirm: then it is their own address that gets it.
+    assert_eq!(column(&i, victim, "name"), name);
 }
