@@ -10,7 +10,7 @@ use std::path::Path;
 
 use pulldown_cmark::{Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
 
-use crate::domain::{Issue, Item, Section};
+use crate::domain::{Issue, Item, Section, describe_control, is_forbidden_control};
 
 /// Issue files are hand-written text; anything larger is a mistake (a pasted binary, a log).
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
@@ -96,6 +96,19 @@ pub fn parse_str(file: &str, text: &str) -> Result<Issue, IssueFileError> {
     // Line numbers count '\n', so CRLF files keep their numbering after normalizing.
     let text = text.replace("\r\n", "\n");
     let mut ctx = Ctx::default();
+    // Refused before parsing: Markdown passes them through, and rendering fails on them
+    // only at send time, long after the editor has gone home.
+    for (n, line) in text.split('\n').enumerate() {
+        if let Some(c) = line.chars().find(|c| is_forbidden_control(*c)) {
+            ctx.error(n + 1, describe_control(c));
+        }
+    }
+    if !ctx.diagnostics.is_empty() {
+        return Err(IssueFileError {
+            file: file.to_string(),
+            diagnostics: ctx.diagnostics,
+        });
+    }
     let issue = parse_document(&mut ctx, &text);
     match issue {
         Some(issue) if ctx.diagnostics.is_empty() => Ok(issue),
@@ -111,6 +124,19 @@ pub fn parse_str(file: &str, text: &str) -> Result<Issue, IssueFileError> {
 /// http(s)/mailto links. `source` names the request in diagnostics; lines count within
 /// each Markdown field.
 pub fn validate(source: &str, issue: &Issue) -> Result<(), IssueFileError> {
+    let controls = issue.control_characters();
+    if !controls.is_empty() {
+        return Err(IssueFileError {
+            file: source.to_string(),
+            diagnostics: controls
+                .iter()
+                .map(|c| Diagnostic {
+                    line: None,
+                    message: c.to_string(),
+                })
+                .collect(),
+        });
+    }
     let mut ctx = Ctx::default();
     let mut field_errors = Vec::new();
     if issue.number == 0 {

@@ -49,6 +49,83 @@ impl Issue {
     pub fn item_count(&self) -> usize {
         self.sections.iter().map(|s| s.items.len()).sum()
     }
+
+    /// Every control character in the issue's text, by field and line within the field.
+    /// None belongs in a newsletter: MJML and XML refuse most of them, so an issue holding
+    /// one could not be rendered at send time. Line feeds and tabs are text.
+    pub fn control_characters(&self) -> Vec<ControlCharacter> {
+        let mut found = Vec::new();
+        let mut scan = |field: String, text: &str| {
+            for (line, content) in text.split('\n').enumerate() {
+                if let Some(c) = content.chars().find(|c| is_forbidden_control(*c)) {
+                    found.push(ControlCharacter {
+                        field: field.clone(),
+                        line: line + 1,
+                        character: c,
+                    });
+                }
+            }
+        };
+        scan("title".into(), &self.title);
+        scan("subject".into(), &self.subject);
+        scan("preheader".into(), &self.preheader);
+        scan("intro".into(), &self.intro);
+        for (s, section) in self.sections.iter().enumerate() {
+            scan(format!("sections[{s}].name"), &section.name);
+            for (i, item) in section.items.iter().enumerate() {
+                scan(format!("sections[{s}].items[{i}].title"), &item.title);
+                if let Some(url) = &item.url {
+                    scan(format!("sections[{s}].items[{i}].url"), url);
+                }
+                scan(format!("sections[{s}].items[{i}].blurb"), &item.blurb);
+            }
+        }
+        found
+    }
+}
+
+/// A control character other than line feed and tab (C0, DEL, C1).
+pub fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// Where an issue holds a control character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlCharacter {
+    pub field: String,
+    /// 1-based, within the field.
+    pub line: usize,
+    pub character: char,
+}
+
+impl fmt::Display for ControlCharacter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, line {}: {}",
+            self.field,
+            self.line,
+            describe_control(self.character)
+        )
+    }
+}
+
+/// "the control character U+001B (escape)": what an editor can search their file for.
+pub fn describe_control(c: char) -> String {
+    let name = match c {
+        '\0' => " (NUL)",
+        '\u{8}' => " (backspace)",
+        '\u{b}' => " (vertical tab)",
+        '\u{c}' => " (form feed)",
+        '\r' => " (carriage return)",
+        '\u{1b}' => " (escape)",
+        '\u{7f}' => " (delete)",
+        _ => "",
+    };
+    format!(
+        "the control character U+{:04X}{name} is not allowed; remove it (only line breaks and tabs may appear in text)",
+        u32::from(c)
+    )
 }
 
 /// Hex SHA-256 of an issue's content.

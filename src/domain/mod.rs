@@ -5,5 +5,8 @@ mod issue;
 mod subscriber;
 
 pub use email::SubscriberEmail;
-pub use issue::{ContentHash, Issue, IssueStatus, Item, Section};
+pub use issue::{
+    ContentHash, ControlCharacter, Issue, IssueStatus, Item, Section, describe_control,
+    is_forbidden_control,
+};
 pub use subscriber::SubscriberStatus;

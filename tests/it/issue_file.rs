@@ -288,3 +288,45 @@ fn the_cli_refuses_a_bad_file_with_file_line_and_stores_nothing() {
     assert_eq!(instance.query_scalar("SELECT count(*) FROM issues"), 0);
     assert_eq!(instance.query_scalar("SELECT count(*) FROM events"), 0);
 }
+
+/// Control characters pass Markdown untouched and only break rendering at send time; they
+/// are refused at import, each with its line, and nothing is stored.
+#[test]
+fn control_characters_are_refused_at_import_with_their_line() {
+    let instance = Instance::new();
+    for c in ['\0', '\u{1}', '\u{8}', '\u{b}', '\u{c}', '\u{1b}'] {
+        let text = format!(
+            "{HEAD}Intro.\n\n## S\n\n### [A](https://a.example)\nBlurb with a {c} inside.\n\n### B{c}\nMore.\n"
+        );
+        let file = instance.write("ctrl.md", text.as_bytes());
+        let stderr = instance.fails(&["issue", "import", file.to_str().unwrap()]);
+        let code = format!("U+{:04X}", u32::from(c));
+        for line in [11, 13] {
+            assert!(
+                stderr.contains(&format!("ctrl.md:{line}: the control character {code}")),
+                "{c:?} on line {line}: {stderr}"
+            );
+        }
+    }
+    assert_eq!(instance.query_scalar("SELECT count(*) FROM issues"), 0);
+    // Tabs and line breaks (LF or CRLF) are text.
+    let text = format!("{HEAD}Intro\twith a tab.\n\n## S\n\n### [A](https://a.example)\nBlurb.\n")
+        .replace('\n', "\r\n");
+    assert!(parse_bytes("ok.md", text.as_bytes()).is_ok());
+}
+
+/// Content stored before the refusal existed cannot be frozen either.
+#[test]
+fn a_stored_draft_with_a_control_character_cannot_be_finalized() {
+    let instance = Instance::new();
+    let issue = repo_path("samples/issue-210.md");
+    instance.ok(&["issue", "import", issue.to_str().unwrap()]);
+    instance
+        .execute(r"UPDATE issues SET content = replace(content, 'Hey folks', 'Hey\u001b folks')");
+    let stderr = instance.fails(&["issue", "finalize", "210"]);
+    assert!(
+        stderr.contains("intro, line 1: the control character U+001B"),
+        "{stderr}"
+    );
+    assert_eq!(instance.query_text("SELECT status FROM issues"), "draft");
+}
