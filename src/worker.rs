@@ -113,14 +113,14 @@ impl Worker {
                 }
                 Ok(Step::Idle) => {
                     if let Err(e) = self.db.complete_finished_sends().await {
-                        break Err(e);
+                        break Err(e.into());
                     }
                     // Claims held by other (possibly dead) workers are outstanding work: a
                     // drain waits for them to finish or for their leases to lapse.
                     match self.db.leased_deliveries().await {
                         Ok(0) if drain => break Ok(attempted),
                         Ok(_) => {}
-                        Err(e) => break Err(e),
+                        Err(e) => break Err(e.into()),
                     }
                     let pause = Duration::from_millis(self.settings.poll_interval_ms);
                     let _ = tokio::time::timeout(pause, shutdown.wait_for(|s| *s)).await;
@@ -209,7 +209,7 @@ impl Worker {
                         self.check_send_health(&group).await
                     }
                     Ok(()) => Ok(()),
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.into()),
                 };
                 if let Err(e) = checked {
                     first_error.lock().expect("error slot").get_or_insert(e);
@@ -299,7 +299,16 @@ impl Worker {
                 reason: format!("subscriber is {}", c.subscriber_status),
             });
         }
-        let issue = self.rendered_issue(c.issue_id).await?;
+        let issue = match self.rendered_issue(c.issue_id).await? {
+            Ok(issue) => issue,
+            Err(error) => {
+                tracing::error!(error, "the issue cannot be rendered; pausing the send");
+                return Ok(Outcome::PauseSend {
+                    reason: "the issue cannot be rendered".into(),
+                    error,
+                });
+            }
+        };
         let domain = c.email.rsplit('@').next().unwrap_or_default();
         self.limiter.until_ready().await;
         self.pacer.until_ready(domain).await;
@@ -311,7 +320,7 @@ impl Worker {
         let (delivery_id, subscriber_id) = (c.id, c.subscriber_id);
         let (email, name, nonce) = (c.email.clone(), c.name.clone(), c.nonce.clone());
         let attributes = c.attributes.clone();
-        let (message, sent) = tokio::spawn(
+        let task = tokio::spawn(
             async move {
                 let message = factory.build(
                     &issue,
@@ -329,8 +338,35 @@ impl Worker {
             }
             .in_current_span(),
         )
-        .await
-        .context("delivery task")??;
+        .await;
+        // A message that cannot be built will not build on the next attempt either: the
+        // send pauses with the reason rather than claiming the delivery again and again.
+        let (message, sent) = match task {
+            Ok(Ok(built)) => built,
+            Ok(Err(e)) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "message cannot be built; pausing the send"
+                );
+                return Ok(Outcome::PauseSend {
+                    reason: format!(
+                        "the message to subscriber {} cannot be built",
+                        c.subscriber_id
+                    ),
+                    error: format!("{e:#}"),
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "building the message failed; pausing the send");
+                return Ok(Outcome::PauseSend {
+                    reason: format!(
+                        "the message to subscriber {} cannot be built",
+                        c.subscriber_id
+                    ),
+                    error: e.to_string(),
+                });
+            }
+        };
         self.metrics
             .transport_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -375,6 +411,7 @@ impl Worker {
             Verdict::ContentRejected => {
                 tracing::error!(error = %error, "the relay refused the message itself; pausing the send");
                 Outcome::PauseSend {
+                    reason: "the relay refused the message itself".into(),
                     error: error.message,
                 }
             }
@@ -406,15 +443,23 @@ impl Worker {
         })
     }
 
-    async fn rendered_issue(&self, issue_id: i64) -> Result<Arc<RenderedIssue>> {
+    /// The issue rendered once for everyone; the inner error says why it cannot be
+    /// rendered at all (the outer one is the database's, worth retrying).
+    async fn rendered_issue(
+        &self,
+        issue_id: i64,
+    ) -> Result<std::result::Result<Arc<RenderedIssue>, String>> {
         let mut cache = self.rendered.lock().await;
         if let Some(r) = cache.get(&issue_id) {
-            return Ok(r.clone());
+            return Ok(Ok(r.clone()));
         }
         let stored = self.db.issue_by_id(issue_id).await?;
-        let rendered = Arc::new(self.renderer.render(&stored.issue)?);
+        let rendered = match self.renderer.render(&stored.issue) {
+            Ok(rendered) => Arc::new(rendered),
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
         cache.insert(issue_id, rendered.clone());
-        Ok(rendered)
+        Ok(Ok(rendered))
     }
 }
 

@@ -472,6 +472,10 @@ fn a_rejected_message_pauses_the_send_until_the_operator_acts() {
     i.ok(&["worker", "--drain"]);
     let status = i.ok(&["send", "status", "210"]);
     assert!(status.contains("issue #210: paused"), "{status}");
+    assert!(
+        status.contains("paused: the relay refused the message itself: "),
+        "the reason is shown: {status}"
+    );
     assert_eq!(server.count(), 1, "nothing after the rejection went out");
     assert_eq!(
         delivery_state(&i, "toobig@example.org"),
@@ -514,11 +518,58 @@ fn a_rejected_message_pauses_the_send_until_the_operator_acts() {
     );
 }
 
+/// A message that cannot be built (here: content stored by an older version, which the
+/// renderer refuses) pauses its send with the reason instead of being claimed forever.
+#[test]
+fn a_send_whose_messages_cannot_be_built_pauses_with_the_reason() {
+    let i = Instance::new();
+    i.queue_sample(SUBSCRIBERS);
+    let good = i.query_text("SELECT content FROM issues WHERE number = 210");
+    i.execute(r"UPDATE issues SET content = replace(content, 'Hey folks', 'Hey\u001b folks')");
+    let out = i.ok(&["worker", "--drain"]);
+    assert!(
+        out.contains("paused: the issue cannot be rendered"),
+        "{out}"
+    );
+    let status = i.ok(&["send", "status", "210"]);
+    assert!(
+        status.contains("issue #210: paused")
+            && status.contains("paused: the issue cannot be rendered"),
+        "{status}"
+    );
+    assert!(!i.outbox().exists() || std::fs::read_dir(i.outbox()).unwrap().count() == 0);
+    let attempts = "SELECT sum(attempts) FROM deliveries";
+    assert_eq!(i.query_scalar(attempts), 0, "attempts given back");
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sending'"),
+        0,
+        "nothing left claimed"
+    );
+    // Nothing keeps trying while it is paused.
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(i.query_scalar(attempts), 0);
+    assert_eq!(i.event_count("send_paused"), 1);
+
+    // Repaired, resumed: everyone gets it.
+    i.execute(&format!(
+        "UPDATE issues SET content = '{}'",
+        good.replace('\'', "''")
+    ));
+    i.ok(&["send", "resume", "210"]);
+    assert!(!i.ok(&["send", "status", "210"]).contains("paused:"));
+    i.ok(&["worker", "--drain"]);
+    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+}
+
 #[test]
 fn an_operator_pauses_and_resumes_a_send() {
     let i = Instance::new();
     i.queue_sample(SUBSCRIBERS);
     assert!(i.ok(&["send", "pause", "210"]).contains("running → paused"));
+    assert!(
+        i.ok(&["send", "status", "210"])
+            .contains("paused: by the operator")
+    );
     i.ok(&["worker", "--drain"]);
     assert!(
         !i.outbox().exists() || std::fs::read_dir(i.outbox()).unwrap().count() == 0,
