@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Settings, TransportKind};
 use crate::db::Source;
-use crate::db::deliveries::{Schedule, SendAction};
+use crate::db::deliveries::{Schedule, ScheduleField, SendAction};
 use crate::db::issues::Imported;
 use crate::db::subscribers::{Added, ListQuery, NewSubscriber, Removed};
 use crate::db::unsubscribe::Change;
@@ -388,7 +388,14 @@ async fn issue(ctx: &Context, command: IssueCommand) -> Result<()> {
             at,
             expire_after,
         } => {
-            let schedule = Schedule::parse(at.as_deref(), expire_after.as_deref())?;
+            let schedule =
+                Schedule::parse(at.as_deref(), expire_after.as_deref()).map_err(|e| {
+                    let flag = match e.field {
+                        ScheduleField::At => "--at",
+                        ScheduleField::ExpireAfter => "--expire-after",
+                    };
+                    anyhow::anyhow!("{flag} {e}")
+                })?;
             let (_, total) = db.schedule_send(number, &schedule, Source::Cli).await?;
             let when = schedule
                 .start_at
@@ -890,6 +897,10 @@ async fn send_status(ctx: &Context, number: u32) -> Result<()> {
         "issue #{number}: {}  total {}  sent {}  queued {}  sending {}  retry {}  failed {}  suppressed {}",
         p.status, p.total, p.sent, p.queued, p.sending, p.retry, p.failed, p.suppressed
     );
+    if let Some(reason) = &p.paused_reason {
+        println!("paused: {reason}");
+        println!("`mailroom send resume {number}` continues it, `send cancel {number}` ends it");
+    }
     Ok(())
 }
 
@@ -913,6 +924,9 @@ async fn worker(ctx: &Context, drain: bool) -> Result<()> {
                     "  issue #{}: {} — sent {}/{}, retry {}, failed {}, suppressed {}",
                     s.issue.number, p.status, p.sent, p.total, p.retry, p.failed, p.suppressed
                 );
+                if let Some(reason) = &p.paused_reason {
+                    println!("    paused: {reason}");
+                }
             }
         }
     }

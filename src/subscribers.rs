@@ -19,6 +19,9 @@ use crate::domain::{SubscriberEmail, SubscriberStatus};
 
 /// Rows per upsert round: 13 binds each stays under SQLite's 32,766 limit.
 const CHUNK: usize = 2000;
+/// Columns in an import file: the six known ones plus attributes. Far more than any real
+/// list carries, and it bounds the work a hostile header row can ask for.
+const MAX_COLUMNS: usize = 1000;
 /// Subscribers per export round trip.
 const PAGE: u32 = 5000;
 /// Invalid rows listed in a report; the rest are counted.
@@ -64,12 +67,6 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    /// Whether the import still writes: once a row is bad and bad rows abort the import,
-    /// the rest is only checked.
-    fn keeps_writing(&self, options: &ImportOptions) -> bool {
-        options.skip_invalid || self.invalid_count == 0
-    }
-
     fn invalid(&mut self, line: u64, reason: String) {
         self.invalid_count += 1;
         if self.invalid.len() < LISTED {
@@ -138,15 +135,22 @@ struct Columns {
 
 impl Columns {
     fn new(headers: &csv::StringRecord) -> Result<Self, String> {
+        if headers.len() > MAX_COLUMNS {
+            return Err(format!(
+                "the header row has {} columns; at most {MAX_COLUMNS} are accepted",
+                headers.len()
+            ));
+        }
         let names: Vec<String> = headers
             .iter()
             .map(|h| h.trim().to_ascii_lowercase())
             .collect();
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             if name.is_empty() {
                 return Err(format!("column {} has no name in the header row", i + 1));
             }
-            if names[..i].contains(name) {
+            if !seen.insert(name) {
                 return Err(format!("column {name:?} appears twice in the header row"));
             }
         }
@@ -235,85 +239,169 @@ impl Columns {
     }
 }
 
-/// Reads `path` and upserts its rows in one transaction. Invalid rows are reported with
-/// their line; unless `skip_invalid`, any of them means nothing is written. An address
-/// that unsubscribed, bounced, complained or was erased is skipped, never revived.
+/// Reads `path` and upserts its rows. Invalid rows are reported with their line; unless
+/// `skip_invalid`, any of them means nothing is written: the whole file is checked before
+/// the first row is written. An address that unsubscribed, bounced, complained or was
+/// erased is skipped, never revived.
+///
+/// The rows are written in chunks of [`CHUNK`], each in a transaction of its own: a running
+/// send and other operators wait for the write lock at most one chunk's time (milliseconds)
+/// rather than the whole file's (seconds to minutes), which would outlast their busy
+/// timeout. An import interrupted half-way (killed, disk full) has written whole chunks;
+/// running it again completes it, since it is an upsert.
 pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<ImportReport> {
-    let file_name = path.display().to_string();
-    let file = std::fs::File::open(path).with_context(|| format!("{file_name}: cannot open"))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut input = BufReader::with_capacity(1 << 16, file);
-    if input
-        .fill_buf()
-        .with_context(|| format!("{file_name}: cannot read"))?
-        .starts_with(b"\xef\xbb\xbf")
-    {
-        input.consume(3);
-    }
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
-    let mut report = ImportReport {
-        file: file_name.clone(),
-        ..ImportReport::default()
-    };
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => anyhow::bail!(
-            "{file_name}:1: cannot read the header row: {}",
-            csv_reason(&e)
-        ),
-    };
-    let columns = Columns::new(&headers).map_err(|e| anyhow::anyhow!("{file_name}:1: {e}"))?;
-    let progress = progress_bar(size, "importing", true);
     let at = crate::db::now();
-    let mut tx = db.pool().begin().await?;
+    if !options.skip_invalid {
+        let mut check = Rows::open(path, "checking")?;
+        let mut report = check.report();
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while check.next_chunk(&mut report, &mut chunk, options, &at)? {
+            chunk.clear();
+        }
+        check.finish();
+        if report.invalid_count > 0 {
+            return Ok(report);
+        }
+    }
+    let mut rows = Rows::open(path, "importing")?;
+    let mut report = rows.report();
+    // A dry run writes nothing, so it cannot tell a repeated address in a later chunk by
+    // its creation time as a real import does; it remembers the addresses it has seen.
+    let mut seen = options
+        .dry_run
+        .then(std::collections::HashSet::<[u8; 16]>::new);
     let mut chunk = Vec::with_capacity(CHUNK);
-    let mut record = csv::StringRecord::new();
     loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                report.rows += 1;
-                let line = record.position().map_or(line, |p| p.line());
-                match columns.row(&record, line, options, &at) {
-                    Ok(row) => chunk.push(row),
-                    Err(reason) => report.invalid(line, reason),
+        let more = rows.next_chunk(&mut report, &mut chunk, options, &at)?;
+        if !options.skip_invalid && report.invalid_count > 0 {
+            anyhow::bail!(
+                "{}: the file changed while it was being imported; import it again",
+                report.file
+            );
+        }
+        if let Some(seen) = &mut seen {
+            chunk.retain(|row| {
+                let fresh = seen.insert(address_key(&row.email));
+                report.duplicates += u64::from(!fresh);
+                fresh
+            });
+        }
+        if !chunk.is_empty() {
+            let mut tx = db.begin_write().await?;
+            let outcome = import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?;
+            if options.dry_run {
+                tx.rollback().await?;
+            } else {
+                tx.commit().await?;
+            }
+            add(&mut report, outcome);
+            chunk.clear();
+        }
+        if !more {
+            break;
+        }
+    }
+    rows.finish();
+    report.written = !options.dry_run;
+    Ok(report)
+}
+
+/// 128 bits of the address's SHA-256: a set of a million costs 16 MB, and two addresses
+/// share a key with a probability far below any disk error's.
+fn address_key(email: &SubscriberEmail) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(email.as_str().as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// One pass over an import file: its header mapped, then its rows a chunk at a time.
+struct Rows {
+    file_name: String,
+    reader: csv::Reader<BufReader<std::fs::File>>,
+    columns: Columns,
+    record: csv::StringRecord,
+    progress: ProgressBar,
+}
+
+impl Rows {
+    fn open(path: &Path, verb: &str) -> Result<Self> {
+        let file_name = path.display().to_string();
+        let file =
+            std::fs::File::open(path).with_context(|| format!("{file_name}: cannot open"))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut input = BufReader::with_capacity(1 << 16, file);
+        if input
+            .fill_buf()
+            .with_context(|| format!("{file_name}: cannot read"))?
+            .starts_with(b"\xef\xbb\xbf")
+        {
+            input.consume(3);
+        }
+        let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+        let headers = match reader.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => anyhow::bail!(
+                "{file_name}:1: cannot read the header row: {}",
+                csv_reason(&e)
+            ),
+        };
+        let columns = Columns::new(&headers).map_err(|e| anyhow::anyhow!("{file_name}:1: {e}"))?;
+        Ok(Self {
+            file_name,
+            reader,
+            columns,
+            record: csv::StringRecord::new(),
+            progress: progress_bar(size, verb, true),
+        })
+    }
+
+    fn report(&self) -> ImportReport {
+        ImportReport {
+            file: self.file_name.clone(),
+            ..ImportReport::default()
+        }
+    }
+
+    /// Reads rows into `chunk` until it holds [`CHUNK`] valid ones or the file ends; bad
+    /// rows go to the report. Returns whether there may be more.
+    fn next_chunk(
+        &mut self,
+        report: &mut ImportReport,
+        chunk: &mut Vec<ImportRow>,
+        options: &ImportOptions,
+        at: &str,
+    ) -> Result<bool> {
+        while chunk.len() < CHUNK {
+            let line = self.reader.position().line();
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return Ok(false),
+                Ok(true) => {
+                    report.rows += 1;
+                    let line = self.record.position().map_or(line, |p| p.line());
+                    match self.columns.row(&self.record, line, options, at) {
+                        Ok(row) => chunk.push(row),
+                        Err(reason) => report.invalid(line, reason),
+                    }
+                }
+                Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                    return Err(e).with_context(|| format!("{}: cannot read", self.file_name));
+                }
+                Err(e) => {
+                    report.rows += 1;
+                    let line = e.position().map_or(line, |p| p.line());
+                    report.invalid(line, csv_reason(&e));
                 }
             }
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                return Err(e).with_context(|| format!("{file_name}: cannot read"));
-            }
-            Err(e) => {
-                report.rows += 1;
-                let line = e.position().map_or(line, |p| p.line());
-                report.invalid(line, csv_reason(&e));
-            }
         }
-        if chunk.len() == CHUNK {
-            if report.keeps_writing(options) {
-                add(
-                    &mut report,
-                    import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?,
-                );
-            }
-            chunk.clear();
-            progress.set_position(reader.position().byte());
-        }
+        self.progress.set_position(self.reader.position().byte());
+        Ok(true)
     }
-    if !chunk.is_empty() && report.keeps_writing(options) {
-        add(
-            &mut report,
-            import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?,
-        );
+
+    fn finish(self) {
+        self.progress.finish_and_clear();
     }
-    progress.finish_and_clear();
-    report.written = !options.dry_run && report.keeps_writing(options);
-    if report.written {
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(report)
 }
 
 fn add(report: &mut ImportReport, chunk: crate::db::subscribers::ChunkOutcome) {

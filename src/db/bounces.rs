@@ -2,7 +2,7 @@
 //! send time and for reports that come back by mail, and the record that `mailroom
 //! bounces list` and `stats` read.
 
-use anyhow::Result;
+use super::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
@@ -154,7 +154,7 @@ impl Db {
         policy: &Policy,
     ) -> Result<Applied> {
         let at = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let fresh = sqlx::query(
             "INSERT INTO inbound_messages (key, received_at) VALUES (?, ?)
              ON CONFLICT (key) DO NOTHING",

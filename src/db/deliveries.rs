@@ -1,12 +1,11 @@
 //! Sends and their deliveries: the queue the worker drains.
 
-use anyhow::{Result, bail};
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
 use super::bounces::{self, BounceClass, NewBounce, Policy, Target};
 use super::events::{self, Event, EventKind, Source};
-use super::{Db, now};
+use super::{Db, Error, Result, now};
 use crate::domain::IssueStatus;
 use crate::outcome::Enhanced;
 
@@ -30,6 +29,8 @@ pub struct Claimed {
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Progress {
     pub status: String,
+    /// Why it is paused, while it is.
+    pub paused_reason: Option<String>,
     pub total: i64,
     pub queued: i64,
     pub sending: i64,
@@ -57,23 +58,25 @@ impl Db {
         let stored = self.require_issue(number).await?;
         match stored.status {
             IssueStatus::Finalized => {}
-            IssueStatus::Draft => bail!(
-                "issue #{number} is a draft; finalize it first with `mailroom issue finalize {number}`"
-            ),
+            IssueStatus::Draft => {
+                return Err(Error::conflict(format!(
+                    "issue #{number} is a draft; finalize it first"
+                )));
+            }
             IssueStatus::Sending | IssueStatus::Sent | IssueStatus::Cancelled => {
-                bail!(
+                return Err(Error::conflict(format!(
                     "issue #{number} is already {}; an issue is sent once",
                     stored.status
-                )
+                )));
             }
         }
         if stored.content_hash.as_deref() != Some(stored.issue.content_hash().0.as_str()) {
-            bail!(
+            return Err(Error::conflict(format!(
                 "issue #{number} does not match the content hash recorded at finalize; refusing to send"
-            );
+            )));
         }
         let at = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let send_id: i64 = sqlx::query_scalar(
             "INSERT INTO sends (issue_id, total, created_at, start_at, expires_at)
              VALUES (?, 0, ?, ?, ?) RETURNING id",
@@ -95,9 +98,9 @@ impl Db {
         .await?
         .rows_affected() as i64;
         if total == 0 {
-            bail!(
-                "there are no active subscribers; add some with `mailroom subscribers add` or `import`"
-            );
+            return Err(Error::conflict(
+                "there are no active subscribers to send to",
+            ));
         }
         sqlx::query("UPDATE sends SET total = ? WHERE id = ?")
             .bind(total)
@@ -172,7 +175,7 @@ impl Db {
             return Ok(());
         }
         let at = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Sent is nearly every outcome of a send, so it is written set-based: a few
         // statements per group instead of three per message, each a round trip to
         // SQLite's thread that holds up the transaction.
@@ -246,9 +249,10 @@ impl Db {
         } else {
             return Ok(None);
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let issue_id: Option<i64> =
-            sqlx::query_scalar("UPDATE sends SET status = 'paused' WHERE id = ? AND status = 'running' RETURNING issue_id")
+            sqlx::query_scalar("UPDATE sends SET status = 'paused', paused_reason = ? WHERE id = ? AND status = 'running' RETURNING issue_id")
+                .bind(&reason)
                 .bind(send_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -336,7 +340,7 @@ impl Db {
         reason: Option<&str>,
     ) -> Result<Vec<i64>> {
         let at = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let ended: Vec<(i64, i64)> = sqlx::query_as(update).bind(&at).fetch_all(&mut *tx).await?;
         for (send_id, issue_id) in &ended {
             sqlx::query("UPDATE issues SET status = ?, updated_at = ? WHERE id = ?")
@@ -375,7 +379,7 @@ impl Db {
                 EventKind::SendCancelled,
             ),
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let send: Option<(i64, i64, String)> = sqlx::query_as(
             "SELECT s.id, s.issue_id, s.status FROM sends s JOIN issues i ON i.id = s.issue_id WHERE i.number = ?",
         )
@@ -383,24 +387,29 @@ impl Db {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((send_id, issue_id, status)) = send else {
-            bail!(
+            return Err(Error::not_found(format!(
                 "issue #{number} has not been sent; nothing to {}",
                 action.verb()
-            );
+            )));
         };
         if !from_states.contains(&status.as_str()) {
-            bail!(
+            return Err(Error::conflict(format!(
                 "the send of issue #{number} is {status}; it cannot be {}",
                 action.past()
-            );
+            )));
         }
-        sqlx::query("UPDATE sends SET status = ?, finished_at = CASE WHEN ? = 'cancelled' THEN ? END WHERE id = ?")
-            .bind(to)
-            .bind(to)
-            .bind(now())
-            .bind(send_id)
-            .execute(&mut *tx)
-            .await?;
+        let reason = (action == SendAction::Pause).then_some("by the operator");
+        sqlx::query(
+            "UPDATE sends SET status = ?1, finished_at = CASE WHEN ?1 = 'cancelled' THEN ?2 END,
+                    paused_reason = ?3
+             WHERE id = ?4",
+        )
+        .bind(to)
+        .bind(now())
+        .bind(reason)
+        .bind(send_id)
+        .execute(&mut *tx)
+        .await?;
         if action == SendAction::Cancel {
             sqlx::query("UPDATE issues SET status = 'cancelled', updated_at = ? WHERE id = ?")
                 .bind(now())
@@ -418,14 +427,14 @@ impl Db {
 
     /// Progress of the send of issue `number`, if it has one.
     pub async fn send_progress(&self, number: u32) -> Result<Option<Progress>> {
-        let send: Option<(i64, String, i64)> = sqlx::query_as(
-            "SELECT s.id, s.status, s.total FROM sends s JOIN issues i ON i.id = s.issue_id
-             WHERE i.number = ?",
+        let send: Option<(i64, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT s.id, s.status, s.total, s.paused_reason FROM sends s
+             JOIN issues i ON i.id = s.issue_id WHERE i.number = ?",
         )
         .bind(number)
         .fetch_optional(self.pool())
         .await?;
-        let Some((send_id, status, total)) = send else {
+        let Some((send_id, status, total, paused_reason)) = send else {
             return Ok(None);
         };
         let counts: Vec<(String, i64)> = sqlx::query_as(
@@ -435,6 +444,7 @@ impl Db {
         .fetch_all(self.pool())
         .await?;
         let mut p = Progress {
+            paused_reason: paused_reason.filter(|_| status == "paused"),
             status,
             total,
             ..Default::default()
@@ -462,24 +472,30 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// From `--at` (RFC 3339) and `--expire-after` (e.g. "6h", "2days"), counted from the
-    /// start time or from now. Nonsense is refused before anything is stored.
-    pub fn parse(at: Option<&str>, expire_after: Option<&str>) -> Result<Self> {
-        use anyhow::Context as _;
+    /// From a start time (RFC 3339) and an expiry (e.g. "6h", "2days") counted from the
+    /// start time or from now. Nonsense is refused before anything is stored; the error
+    /// says which field, and the caller names it the way its user wrote it (a CLI flag, a
+    /// JSON field).
+    pub fn parse(
+        at: Option<&str>,
+        expire_after: Option<&str>,
+    ) -> std::result::Result<Self, ScheduleError> {
         use time::format_description::well_known::Rfc3339;
+        let refuse = |field, text: &str| ScheduleError {
+            field,
+            value: text.to_string(),
+        };
         let start = match at {
             Some(text) => Some(
-                time::OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
-                    format!("--at {text:?}: expected an RFC 3339 time such as 2026-12-04T07:00:00Z")
-                })?,
+                time::OffsetDateTime::parse(text, &Rfc3339)
+                    .map_err(|_| refuse(ScheduleField::At, text))?,
             ),
             None => None,
         };
         let expires = match expire_after {
             Some(text) => {
-                let duration = humantime::parse_duration(text).with_context(|| {
-                    format!("--expire-after {text:?}: expected a duration such as 6h or 2days")
-                })?;
+                let duration = humantime::parse_duration(text)
+                    .map_err(|_| refuse(ScheduleField::ExpireAfter, text))?;
                 Some(start.unwrap_or_else(time::OffsetDateTime::now_utc) + duration)
             }
             None => None,
@@ -488,6 +504,31 @@ impl Schedule {
             start_at: start.map(super::timestamp),
             expires_at: expires.map(super::timestamp),
         })
+    }
+}
+
+/// Which part of a schedule was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleField {
+    At,
+    ExpireAfter,
+}
+
+/// A schedule value that is not a time or a duration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleError {
+    pub field: ScheduleField,
+    pub value: String,
+}
+
+impl std::fmt::Display for ScheduleError {
+    /// Without the field's name: see [`Schedule::parse`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let expected = match self.field {
+            ScheduleField::At => "an RFC 3339 time such as 2026-12-04T07:00:00Z",
+            ScheduleField::ExpireAfter => "a duration such as 6h or 2days",
+        };
+        write!(f, "{:?}: expected {expected}", self.value)
     }
 }
 
@@ -532,8 +573,11 @@ pub enum Outcome {
     Suppressed {
         reason: String,
     },
-    /// The relay refused the message itself: the delivery waits and the send pauses.
+    /// The message cannot go out as it is (the relay refused the message itself, or it
+    /// cannot be built): the delivery waits, untouched, and the send pauses for the
+    /// operator, with `reason` shown by `send status`.
     PauseSend {
+        reason: String,
         error: String,
     },
 }
@@ -550,7 +594,7 @@ impl Outcome {
                 BounceKind::Blocked => "blocked",
             },
             Self::Suppressed { .. } => "suppressed",
-            Self::PauseSend { .. } => "content_rejected",
+            Self::PauseSend { .. } => "send_paused",
         }
     }
 }
@@ -678,7 +722,7 @@ async fn apply(
             "",
             event(EventKind::Suppressed).detail(serde_json::json!({ "reason": reason })),
         ),
-        Outcome::PauseSend { error } => (
+        Outcome::PauseSend { error, .. } => (
             // Not this subscriber's fault: the attempt is given back and due again on resume.
             "UPDATE deliveries SET status = 'retry', due_at = ?3, attempts = attempts - 1,
                     last_error = ?1, lease_until = NULL, updated_at = ?3
@@ -709,10 +753,12 @@ async fn apply(
     }
     match outcome {
         Outcome::Failed(bounce) => bounce_subscriber(tx, c, bounce, at, policy).await?,
-        Outcome::PauseSend { error } => {
+        Outcome::PauseSend { reason, error } => {
             let paused = sqlx::query(
-                "UPDATE sends SET status = 'paused' WHERE id = ? AND status = 'running'",
+                "UPDATE sends SET status = 'paused', paused_reason = ?
+                 WHERE id = ? AND status = 'running'",
             )
+            .bind(format!("{reason}: {error}"))
             .bind(c.send_id)
             .execute(&mut *tx)
             .await?
@@ -720,7 +766,7 @@ async fn apply(
             if paused == 1 {
                 let e = Event::new(EventKind::SendPaused, Source::Worker)
                     .issue(c.issue_id)
-                    .detail(serde_json::json!({ "reason": "content rejected by the relay", "error": error }));
+                    .detail(serde_json::json!({ "reason": reason, "error": error }));
                 events::record(&mut *tx, &e).await?;
             }
         }

@@ -1,6 +1,6 @@
 //! The append-only event log: what happened, to whom, from where.
 
-use anyhow::Result;
+use super::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 

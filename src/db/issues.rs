@@ -1,11 +1,10 @@
 //! Issues: drafts, finalizing (content frozen by hash), and lookups.
 
-use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
 use super::events::{self, Event, EventKind, Source};
-use super::{Db, now};
+use super::{Db, Error, Result, now};
 use crate::domain::{Issue, IssueStatus};
 
 /// What an import did.
@@ -40,12 +39,13 @@ struct Row {
 }
 
 impl TryFrom<Row> for StoredIssue {
-    type Error = anyhow::Error;
+    type Error = Error;
     fn try_from(r: Row) -> Result<Self> {
         Ok(Self {
             id: r.id,
-            status: r.status.parse()?,
-            issue: serde_json::from_str(&r.content).context("stored issue content")?,
+            status: r.status.parse().map_err(Error::internal)?,
+            issue: serde_json::from_str(&r.content)
+                .map_err(|e| Error::internal(format!("stored content of issue {}: {e}", r.id)))?,
             content_hash: r.content_hash,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -66,7 +66,7 @@ impl Db {
         from: Source,
     ) -> Result<Imported> {
         let content = serde_json::to_string(issue)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: Option<(i64, String, String)> =
             sqlx::query_as("SELECT id, status, content FROM issues WHERE number = ?")
                 .bind(issue.number)
@@ -90,11 +90,13 @@ impl Db {
                 .await?;
                 (id, Imported::Created)
             }
-            Some((_, status, _)) if status != "draft" => bail!(
-                "issue #{} is {status}: its content is frozen and cannot be changed; \
-                 import the corrected issue under a new number",
-                issue.number
-            ),
+            Some((_, status, _)) if status != "draft" => {
+                return Err(Error::conflict(format!(
+                    "issue #{} is {status}: its content is frozen and cannot be changed; \
+                     import the corrected issue under a new number",
+                    issue.number
+                )));
+            }
             Some((id, _, old)) if old == content => (id, Imported::Unchanged),
             Some((id, _, _)) => {
                 sqlx::query(
@@ -137,9 +139,9 @@ impl Db {
 
     /// Like [`Db::issue`], with an operator-facing error when it does not exist.
     pub async fn require_issue(&self, number: u32) -> Result<StoredIssue> {
-        self.issue(number).await?.with_context(|| {
-            format!("there is no issue #{number}; `mailroom issue list` shows the stored issues")
-        })
+        self.issue(number)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("there is no issue #{number}")))
     }
 
     pub async fn issue_by_id(&self, id: i64) -> Result<StoredIssue> {
@@ -167,8 +169,15 @@ impl Db {
         if stored.status != IssueStatus::Draft {
             return Ok((false, stored));
         }
+        // Stored before control characters were refused at import: such content could not
+        // be rendered at send time, so it is never frozen.
+        if let Some(c) = stored.issue.control_characters().first() {
+            return Err(Error::invalid(format!(
+                "issue #{number} cannot be finalized: {c}; import a corrected draft"
+            )));
+        }
         let hash = stored.issue.content_hash().0;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE issues SET status = 'finalized', content_hash = ?, finalized_at = ?, updated_at = ?
              WHERE id = ? AND status = 'draft'",

@@ -5,6 +5,7 @@
 
 pub mod bounces;
 pub mod deliveries;
+mod error;
 pub mod events;
 pub mod issues;
 pub mod optin;
@@ -16,12 +17,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, SqlitePool};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use error::{Error, Result};
 pub use events::{Event, EventKind, Source};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -34,7 +36,7 @@ pub struct Db {
 
 impl Db {
     /// Opens (creating if needed) the database file and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<Self> {
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating database directory {}", dir.display()))?;
@@ -64,6 +66,15 @@ impl Db {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Starts a transaction that writes. It takes SQLite's write lock at `BEGIN`
+    /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout for it. A deferred transaction
+    /// that reads first cannot upgrade to a writer once another connection has committed
+    /// in between (WAL mode): SQLite then fails at once with "database is locked" instead
+    /// of waiting. Every transaction that may write starts here.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Reads an instance-wide value, or stores `make()` if there is none yet.
@@ -108,5 +119,6 @@ pub fn timestamp(t: OffsetDateTime) -> String {
 
 /// Parses a stored timestamp.
 pub fn parse_timestamp(s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).with_context(|| format!("bad timestamp {s:?}"))
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| Error::internal(format!("bad timestamp {s:?}: {e}")))
 }

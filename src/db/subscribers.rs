@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use anyhow::Result;
+use super::Result;
 use serde::Serialize;
 use sqlx::{QueryBuilder, SqliteConnection};
 
@@ -107,7 +107,7 @@ pub struct Stats {
 impl Db {
     /// Adds an active subscriber. An existing address is reported, never revived or changed.
     pub async fn add_subscriber(&self, new: &NewSubscriber, from: Source) -> Result<Added> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: Option<(i64, String)> =
             sqlx::query_as("SELECT id, status FROM subscribers WHERE email = ?")
                 .bind(new.email.as_str())
@@ -153,7 +153,7 @@ impl Db {
     /// the list are skipped untouched. Returns how many were created.
     pub async fn add_subscribers(&self, new: &[NewSubscriber], from: Source) -> Result<u64> {
         let at = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut created = 0;
         for chunk in new.chunks(INSERT_CHUNK) {
             let mut insert = QueryBuilder::new(
@@ -192,7 +192,7 @@ impl Db {
     /// Erases a subscriber on request (GDPR art. 17): the row, their deliveries and their
     /// events go; a hash of the address stays so no import or API call re-adds them.
     pub async fn remove_subscriber(&self, id: i64, from: Source) -> Result<Removed> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row: Option<(String, String)> =
             sqlx::query_as("SELECT email, status FROM subscribers WHERE id = ?")
                 .bind(id)
@@ -264,7 +264,7 @@ impl Db {
         attributes: Option<&serde_json::Map<String, serde_json::Value>>,
         from: Source,
     ) -> Result<Vec<&'static str>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row: Option<(String, String)> =
             sqlx::query_as("SELECT name, attributes FROM subscribers WHERE id = ?")
                 .bind(id)

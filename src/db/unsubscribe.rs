@@ -1,6 +1,6 @@
 //! Leaving the list, and coming back after a mistaken click.
 
-use anyhow::Result;
+use super::Result;
 
 use super::events::{self, Event, EventKind, Source};
 use super::{Db, now};
@@ -67,7 +67,7 @@ impl Db {
         from: Source,
         t: &Transition,
     ) -> Result<Change> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // The status guard in `t.update` makes the change and its event happen once, however
         // many requests race (mail clients retry; people double-click).
         let changed = sqlx::query(t.update)

@@ -3,7 +3,7 @@
 //! Everything a webhook changes goes through [`Db::apply_provider_event`] and from there
 //! through the bounce policy shared with returned mail and the worker (`super::bounces`).
 
-use anyhow::Result;
+use super::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
@@ -125,7 +125,7 @@ impl Db {
         policy: &Policy,
     ) -> Result<Applied> {
         let at = now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for key in &e.replay_keys {
             let fresh = sqlx::query(
                 "INSERT INTO webhook_events (provider, event_key, received_at) VALUES (?, ?, ?)

@@ -5,63 +5,22 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::api::{ApiError, ApiResult, OptionalJson};
 use crate::db::Source;
-use crate::db::deliveries::{Schedule, SendAction};
+use crate::db::deliveries::{Schedule, ScheduleField, SendAction};
 use crate::db::issues::Imported;
 use crate::domain::Issue;
-
-/// An error as JSON: `{"error": "..."}` with a status that says whose fault it was.
-pub struct ApiError(StatusCode, String);
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self(status, message.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    /// Database failures are ours (500, details logged, not shown); everything else the
-    /// data layer refuses is a conflict with the current state (finalized, already sent…).
-    fn from(e: anyhow::Error) -> Self {
-        if e.downcast_ref::<sqlx::Error>().is_some()
-            || e.downcast_ref::<sqlx::migrate::MigrateError>().is_some()
-        {
-            tracing::error!(error = format!("{e:#}"), "admin API request failed");
-            return Self(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into());
-        }
-        Self(StatusCode::CONFLICT, format!("{e:#}"))
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(e: JsonRejection) -> Self {
-        Self(StatusCode::UNPROCESSABLE_ENTITY, e.body_text())
-    }
-}
-
-type ApiResult = Result<Response, ApiError>;
 
 async fn require_issue(
     state: &AppState,
     number: u32,
 ) -> Result<crate::db::issues::StoredIssue, ApiError> {
-    state.db.issue(number).await?.ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            format!("there is no issue #{number}"),
-        )
-    })
+    Ok(state.db.require_issue(number).await?)
 }
 
 /// POST /api/issues: store (or update) a draft from the issue model as JSON.
@@ -138,12 +97,18 @@ pub struct SendRequest {
 pub async fn send_issue(
     State(state): State<AppState>,
     Path(number): Path<u32>,
-    body: Option<Json<SendRequest>>,
+    OptionalJson(body): OptionalJson<SendRequest>,
 ) -> ApiResult {
     require_issue(&state, number).await?;
-    let request = body.map(|Json(r)| r).unwrap_or_default();
+    let request = body.unwrap_or_default();
     let schedule = Schedule::parse(request.at.as_deref(), request.expire_after.as_deref())
-        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+        .map_err(|e| {
+            let field = match e.field {
+                ScheduleField::At => "at",
+                ScheduleField::ExpireAfter => "expire_after",
+            };
+            ApiError::unprocessable(format!("{field}: {e}"))
+        })?;
     let (_, total) = state
         .db
         .schedule_send(number, &schedule, Source::Admin)
@@ -164,10 +129,9 @@ pub async fn send_issue(
 pub async fn send_progress(State(state): State<AppState>, Path(number): Path<u32>) -> ApiResult {
     match state.db.send_progress(number).await? {
         Some(p) => Ok(Json(p).into_response()),
-        None => Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("issue #{number} has not been sent"),
-        )),
+        None => Err(ApiError::not_found(format!(
+            "issue #{number} has not been sent"
+        ))),
     }
 }
 
@@ -181,10 +145,7 @@ pub async fn control_send(
         "resume" => SendAction::Resume,
         "cancel" => SendAction::Cancel,
         _ => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                "actions are pause, resume and cancel".into(),
-            ));
+            return Err(ApiError::not_found("actions are pause, resume and cancel"));
         }
     };
     require_issue(&state, number).await?;

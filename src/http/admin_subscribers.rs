@@ -7,24 +7,22 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::admin::ApiError;
+use super::api::{ApiError, ApiResult};
 use crate::db::Source;
 use crate::db::subscribers::{Added, ListQuery, NewSubscriber, Removed, Subscriber};
 use crate::db::unsubscribe::Change;
 use crate::domain::{SubscriberEmail, SubscriberStatus};
 
-type ApiResult = Result<Response, ApiError>;
-
 const MAX_PAGE: u32 = 1000;
 const MAX_ATTRIBUTES: usize = 50;
 
 fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    ApiError::unprocessable(message)
 }
 
 /// A subscriber as the API shows it: attributes as an object, not stored text.
@@ -86,12 +84,11 @@ pub async fn stats(State(state): State<AppState>) -> ApiResult {
 }
 
 async fn require(state: &AppState, id: i64) -> Result<Subscriber, ApiError> {
-    state.db.subscriber_by_id(id).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("there is no subscriber {id}"),
-        )
-    })
+    state
+        .db
+        .subscriber_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no subscriber {id}")))
 }
 
 /// GET /api/subscribers/{id}
@@ -190,12 +187,9 @@ pub async fn add(
             })),
         )
             .into_response()),
-        Added::Erased => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "{email} was removed on request; only their own confirmed subscription can add them again"
-            ),
-        )),
+        Added::Erased => Err(ApiError::conflict(format!(
+            "{email} was removed on request; only their own confirmed subscription can add them again"
+        ))),
     }
 }
 
@@ -232,20 +226,16 @@ pub async fn update(
         Some(s) if s.as_str() == current.status => {}
         Some(SubscriberStatus::Unsubscribed) => {
             if let Change::Blocked(status) = state.db.unsubscribe(id, None, Source::Admin).await? {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!("subscriber {id} is {status}; that stays"),
-                ));
+                return Err(ApiError::conflict(format!(
+                    "subscriber {id} is {status}; that stays"
+                )));
             }
         }
         Some(s) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "status: cannot change {} to {s} here; only `unsubscribed` (people come back by confirming their own subscription)",
-                    current.status
-                ),
-            ));
+            return Err(ApiError::conflict(format!(
+                "status: cannot change {} to {s} here; only `unsubscribed` (people come back by confirming their own subscription)",
+                current.status
+            )));
         }
     }
     if name.is_some() || body.attributes.is_some() {
@@ -263,9 +253,6 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<i64>) -> ApiRe
         Removed::Done { status } => {
             Ok(Json(json!({ "removed": id, "status": status })).into_response())
         }
-        Removed::Unknown => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("there is no subscriber {id}"),
-        )),
+        Removed::Unknown => Err(ApiError::not_found(format!("there is no subscriber {id}"))),
     }
 }

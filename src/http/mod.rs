@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_subscribers;
+mod api;
 mod pages;
 mod subscribe;
 mod unsubscribe;

@@ -129,3 +129,28 @@ pub fn mask_email(email: &str) -> String {
         None => "\u{2022}\u{2022}\u{2022}".to_string(),
     }
 }
+
+/// The answer of a public page whose database work failed: 503 with Retry-After when the
+/// database is only busy, 500 otherwise; the details go to the log, never to the page.
+pub(super) fn failure(e: crate::db::Error, what: &str) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    if let crate::db::Error::Unavailable(e) = &e {
+        tracing::warn!(error = %e, "{what} request: database unavailable");
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "We are busy right now; please try again in a moment.\n",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
+    tracing::error!(error = format!("{e:#}"), "{what} request failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side; please try again.\n",
+    )
+        .into_response()
+}

@@ -93,7 +93,7 @@ pub async fn submit(
         Ok(outcome) => {
             tracing::debug!(?outcome, "subscribe request: no confirmation sent");
         }
-        Err(e) => return internal(e),
+        Err(e) => return super::pages::failure(e, "subscribe"),
     }
     match format {
         Format::Json => (StatusCode::OK, Json(json!({ "message": ACCEPTED }))).into_response(),
@@ -121,7 +121,7 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
     {
         Ok(Some(c)) => c,
         Ok(None) => return invalid(&state),
-        Err(e) => return internal(e),
+        Err(e) => return super::pages::failure(e, "subscribe"),
     };
     let page = match candidate.standing {
         Standing::Confirmable => PageState::ConfirmSubscription,
@@ -155,7 +155,7 @@ pub async fn confirm(
     let candidate = match confirmed {
         Ok(Some((candidate, _changed))) => candidate,
         Ok(None) => return invalid(&state),
-        Err(e) => return internal(e),
+        Err(e) => return super::pages::failure(e, "subscribe"),
     };
     let page = match candidate.standing {
         Standing::Active => PageState::Subscribed,
@@ -289,13 +289,4 @@ fn invalid(state: &AppState) -> Response {
         &state.newsletter,
         "",
     )
-}
-
-fn internal(e: anyhow::Error) -> Response {
-    tracing::error!(error = format!("{e:#}"), "subscribe request failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side; please try again.\n",
-    )
-        .into_response()
 }

@@ -31,7 +31,7 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
     let member = match state.db.member(claim.subscriber_id).await {
         Ok(Some(m)) => m,
         Ok(None) => return invalid(&state),
-        Err(e) => return internal(e),
+        Err(e) => return super::pages::failure(e, "unsubscribe"),
     };
     let page = match member.status.as_str() {
         "active" | "pending" => PageState::Confirm,
@@ -74,7 +74,7 @@ pub async fn submit(
     };
     let change = match result {
         Ok(change) => change,
-        Err(e) => return internal(e),
+        Err(e) => return super::pages::failure(e, "unsubscribe"),
     };
     if intent == Intent::OneClick {
         // Mail clients read only the status: 200, no redirect, whatever the prior state.
@@ -94,7 +94,7 @@ pub async fn submit(
     let masked = match state.db.member(claim.subscriber_id).await {
         Ok(Some(m)) => mask_email(&m.email),
         Ok(None) => return invalid(&state),
-        Err(e) => return internal(e),
+        Err(e) => return super::pages::failure(e, "unsubscribe"),
     };
     state
         .pages
@@ -105,7 +105,7 @@ async fn unsubscribe(
     state: &AppState,
     claim: UnsubscribeClaim,
     source: Source,
-) -> anyhow::Result<Change> {
+) -> crate::db::Result<Change> {
     state
         .db
         .unsubscribe(claim.subscriber_id, Some(claim.issue_number), source)
@@ -171,13 +171,4 @@ fn invalid(state: &AppState) -> Response {
         &state.newsletter,
         "",
     )
-}
-
-fn internal(e: anyhow::Error) -> Response {
-    tracing::error!(error = format!("{e:#}"), "unsubscribe request failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side; please try again.\n",
-    )
-        .into_response()
 }

@@ -144,7 +144,8 @@ fn hostile_or_broken_issues_are_refused_and_nothing_is_stored() {
     assert_eq!(
         api.admin("POST", "/api/issues", TOKEN, Some("{not json"))
             .status,
-        422
+        400,
+        "not JSON at all: a bad request"
     );
     assert_eq!(
         api.admin("POST", "/api/issues", TOKEN, Some("[]")).status,
@@ -331,5 +332,158 @@ fn subscribers_can_be_listed_added_updated_and_removed_over_the_api() {
     assert_eq!(
         readd.status, 409,
         "erased addresses stay off the list: {readd:?}"
+    );
+}
+
+#[test]
+fn control_characters_in_an_issue_are_refused_with_their_field() {
+    let i = instance();
+    let api = i.serve(&["--http-only"]);
+    for c in ['\0', '\u{1}', '\u{8}', '\u{b}', '\u{c}', '\u{1b}'] {
+        let mut issue = sample_json();
+        issue["sections"][1]["items"][2]["blurb"] = format!("First line.\nSecond {c} line.").into();
+        let refused = api.admin("POST", "/api/issues", TOKEN, Some(&issue.to_string()));
+        assert_eq!(refused.status, 422, "{c:?}: {refused:?}");
+        let body = json(&refused);
+        let problems = body["problems"].to_string();
+        let code = format!("U+{:04X}", u32::from(c));
+        assert!(
+            problems.contains("sections[1].items[2].blurb, line 2") && problems.contains(&code),
+            "{c:?}: {problems}"
+        );
+    }
+    assert_eq!(i.query_scalar("SELECT count(*) FROM issues"), 0);
+}
+
+/// Every error is JSON with a status that says what went wrong, and none of them speaks
+/// of the CLI.
+#[test]
+fn api_errors_are_json_with_the_status_of_their_kind() {
+    let i = instance();
+    let api = i.serve(&["--http-only"]);
+    let error_of = |reply: &crate::helpers::Reply, status: u16| -> String {
+        assert_eq!(reply.status, status, "{reply:?}");
+        assert!(
+            reply.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{reply:?}"
+        );
+        let message = json(reply)["error"].as_str().unwrap().to_string();
+        assert!(
+            !message.contains("--"),
+            "a CLI flag in an API error: {message}"
+        );
+        assert!(
+            !message.contains("mailroom "),
+            "a CLI command in an API error: {message}"
+        );
+        message
+    };
+    // Larger than any issue may be.
+    let huge = vec![b' '; mailroom::issue_file::MAX_FILE_BYTES + 1];
+    let reply = api.admin_raw("POST", "/api/issues", TOKEN, Some("application/json"), huge);
+    error_of(&reply, 413);
+    let reply = api.admin_raw(
+        "POST",
+        "/api/issues",
+        TOKEN,
+        Some("text/plain"),
+        b"{}".to_vec(),
+    );
+    error_of(&reply, 415);
+    let reply = api.admin_raw(
+        "POST",
+        "/api/issues",
+        TOKEN,
+        None,
+        sample_json().to_string().into_bytes(),
+    );
+    error_of(&reply, 415);
+    assert_eq!(i.query_scalar("SELECT count(*) FROM issues"), 0);
+
+    let body = sample_json().to_string();
+    assert_eq!(
+        api.admin("POST", "/api/issues", TOKEN, Some(&body)).status,
+        201
+    );
+    let reply = api.admin("POST", "/api/issues/210/send", TOKEN, None);
+    assert!(error_of(&reply, 409).contains("draft"));
+    assert_eq!(
+        api.admin("POST", "/api/issues/210/finalize", TOKEN, None)
+            .status,
+        200
+    );
+    let reply = api.admin("POST", "/api/issues", TOKEN, Some(&body));
+    assert!(error_of(&reply, 409).contains("frozen"));
+    let reply = api.admin(
+        "POST",
+        "/api/issues/210/send",
+        TOKEN,
+        Some(r#"{"at":"yesterday"}"#),
+    );
+    let message = error_of(&reply, 422);
+    assert!(message.starts_with("at: \"yesterday\""), "{message}");
+    let reply = api.admin("POST", "/api/sends/210/pause", TOKEN, None);
+    error_of(&reply, 404);
+    let reply = api.admin("GET", "/api/issues/999", TOKEN, None);
+    error_of(&reply, 404);
+    assert_eq!(i.query_scalar("SELECT count(*) FROM sends"), 0);
+}
+
+/// A schedule sent without a Content-Type must not be ignored: that would send at once.
+#[test]
+fn a_send_body_without_content_type_is_refused_never_ignored() {
+    let i = instance();
+    let api = i.serve(&["--http-only"]);
+    let body = sample_json().to_string();
+    assert_eq!(
+        api.admin("POST", "/api/issues", TOKEN, Some(&body)).status,
+        201
+    );
+    assert_eq!(
+        api.admin("POST", "/api/issues/210/finalize", TOKEN, None)
+            .status,
+        200
+    );
+    let schedule = br#"{"at":"2030-01-01T00:00:00Z"}"#.to_vec();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let reply = api.admin_raw(
+            "POST",
+            "/api/issues/210/send",
+            TOKEN,
+            content_type,
+            schedule.clone(),
+        );
+        assert_eq!(reply.status, 415, "{content_type:?}: {reply:?}");
+        assert!(
+            json(&reply)["error"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
+    }
+    assert_eq!(
+        i.query_scalar("SELECT count(*) FROM sends"),
+        0,
+        "nothing queued"
+    );
+    let reply = api.admin_raw(
+        "POST",
+        "/api/issues/210/send",
+        TOKEN,
+        Some("application/json"),
+        schedule,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(json(&reply)["start_at"], "2030-01-01T00:00:00.000Z");
+    assert_eq!(
+        i.query_text("SELECT start_at FROM sends"),
+        "2030-01-01T00:00:00.000Z"
     );
 }

@@ -595,6 +595,27 @@ impl Served {
         read_reply(request)
     }
 
+    /// An admin request with a body sent exactly as given: any or no Content-Type.
+    pub fn admin_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .body(body);
+        if let Some(ct) = content_type {
+            request = request.header("Content-Type", ct);
+        }
+        read_reply(request)
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         self.request("GET", path, None, "")
     }
