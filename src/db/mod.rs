@@ -7,6 +7,7 @@ pub mod bounces;
 pub mod deliveries;
 pub mod events;
 pub mod issues;
+pub mod maintenance;
 pub mod optin;
 pub mod subscribers;
 pub mod unsubscribe;
