@@ -10,6 +10,7 @@ use crate::config::{Settings, TransportKind};
 use crate::db::Source;
 use crate::db::deliveries::{Schedule, ScheduleField, SendAction};
 use crate::db::issues::Imported;
+use crate::db::maintenance;
 use crate::db::subscribers::{Added, ListQuery, NewSubscriber, Removed};
 use crate::db::unsubscribe::Change;
 use crate::domain::{IssueStatus, SubscriberEmail, SubscriberStatus};
@@ -77,6 +78,33 @@ pub enum Command {
         /// Serve HTTP only; delivery is left to separate `mailroom worker` processes.
         #[arg(long)]
         http_only: bool,
+    },
+    /// Back up and check the SQLite database, also while mailroom runs.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Write a consistent copy of the database, also while mailroom delivers.
+    ///
+    /// One snapshot of the whole database (SQLite's VACUUM INTO), safe while `serve` or
+    /// workers write. It is written under a temporary name beside FILE, synced and checked,
+    /// and only then named FILE, so a failed backup never leaves half a file there.
+    Backup {
+        /// Where to write the copy; an existing file is refused unless --force.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the database for damage (SQLite's integrity and foreign-key checks).
+    ///
+    /// Exits non-zero with the problems listed if any are found; changes nothing.
+    Check {
+        /// Check this file instead of the configured database (a backup, before restoring
+        /// it).
+        file: Option<PathBuf>,
     },
 }
 
@@ -252,6 +280,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve { http_only } => serve(settings, http_only).await,
+        // Not through Context::open: that creates and migrates the database, and a check
+        // must be able to look at a file mailroom could not start on.
+        Command::Db(c) => database(&settings, c).await,
         command => {
             let ctx = Context::open(settings).await?;
             match command {
@@ -294,7 +325,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     list_bounces(&ctx, limit, class.as_deref()).await
                 }
                 Command::Bounces(BouncesCommand::Stats { days }) => bounce_stats(&ctx, days).await,
-                Command::Serve { .. } | Command::Bounces(BouncesCommand::Parse { .. }) => {
+                Command::Serve { .. }
+                | Command::Db(_)
+                | Command::Bounces(BouncesCommand::Parse { .. }) => {
                     unreachable!("handled above")
                 }
             }
@@ -928,6 +961,46 @@ async fn worker(ctx: &Context, drain: bool) -> Result<()> {
                     println!("    paused: {reason}");
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+async fn database(settings: &Settings, command: DbCommand) -> Result<()> {
+    let database = &settings.database.path;
+    match command {
+        DbCommand::Backup { file, force } => {
+            if !force && file.exists() {
+                anyhow::bail!(
+                    "{} already exists; pass --force to replace it",
+                    file.display()
+                );
+            }
+            let backup = maintenance::backup(database, &file, force).await?;
+            println!(
+                "backed up {} to {} ({:.1} MiB, {} bytes)",
+                database.display(),
+                backup.path.display(),
+                backup.bytes as f64 / (1024.0 * 1024.0),
+                backup.bytes
+            );
+        }
+        DbCommand::Check { file } => {
+            let path = file.as_deref().unwrap_or(database);
+            let problems = maintenance::check(path).await?;
+            if !problems.is_empty() {
+                anyhow::bail!(
+                    "{}: the database is damaged ({} problem(s) found):\n  {}\n\
+                     Restore the latest good backup (see Backups in the README).",
+                    path.display(),
+                    problems.len(),
+                    problems.join("\n  ")
+                );
+            }
+            println!(
+                "{}: ok (integrity_check, foreign_key_check)",
+                path.display()
+            );
         }
     }
     Ok(())

@@ -72,6 +72,8 @@ pub struct PostmarkWebhookSettings {
 pub struct SendgridWebhookSettings {
     /// The Signed Event Webhook's verification key: base64 DER SubjectPublicKeyInfo.
     pub public_key: String,
+    /// Signed timestamps older (or further in the future) than this are refused.
+    pub max_age_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

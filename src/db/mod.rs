@@ -8,6 +8,7 @@ pub mod deliveries;
 mod error;
 pub mod events;
 pub mod issues;
+pub mod maintenance;
 pub mod optin;
 pub mod subscribers;
 pub mod unsubscribe;

@@ -56,7 +56,7 @@ impl Webhooks {
             keys,
             ses: ses::Ses::new(&s.ses)?,
             postmark: postmark::Postmark::new(&s.postmark),
-            sendgrid: sendgrid::Sendgrid::new(&s.sendgrid.public_key)?,
+            sendgrid: sendgrid::Sendgrid::new(&s.sendgrid)?,
             mailgun: mailgun::Mailgun::new(&s.mailgun),
         })
     }

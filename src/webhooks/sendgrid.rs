@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::der::{self, PublicKey};
 use super::{Events, Rejection, failure, payload_key};
+use crate::config::SendgridWebhookSettings;
 use crate::db::webhook_events::{EventClass, Provider, ProviderEvent, Target};
 
 const SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
@@ -15,12 +16,13 @@ const TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";
 pub struct Sendgrid {
     /// The uncompressed P-256 point of the verification key.
     point: Vec<u8>,
+    max_age: u64,
 }
 
 impl Sendgrid {
-    /// `public_key`: base64 DER SubjectPublicKeyInfo, as SendGrid shows it.
-    pub fn new(public_key: &str) -> anyhow::Result<Option<Self>> {
-        let public_key = public_key.trim();
+    /// `s.public_key`: base64 DER SubjectPublicKeyInfo, as SendGrid shows it.
+    pub fn new(s: &SendgridWebhookSettings) -> anyhow::Result<Option<Self>> {
+        let public_key = s.public_key.trim();
         if public_key.is_empty() {
             return Ok(None);
         }
@@ -28,7 +30,10 @@ impl Sendgrid {
             .decode(public_key.as_bytes())
             .map_err(|_| anyhow::anyhow!("webhooks.sendgrid.public_key is not base64"))?;
         match der::spki_key(&spki) {
-            Some(PublicKey::P256(point)) => Ok(Some(Self { point })),
+            Some(PublicKey::P256(point)) => Ok(Some(Self {
+                point,
+                max_age: s.max_age_seconds,
+            })),
             _ => anyhow::bail!("webhooks.sendgrid.public_key is not a P-256 public key"),
         }
     }
@@ -48,7 +53,18 @@ impl Sendgrid {
         signed.extend_from_slice(body);
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &self.point)
             .verify(&signed, &signature)
-            .map_err(|_| Rejection::Unauthorized("bad SendGrid signature"))
+            .map_err(|_| Rejection::Unauthorized("bad SendGrid signature"))?;
+        // The signature never expires by itself: without this, a captured request could be
+        // replayed for ever (the event ids only stop replays of events already applied).
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let fresh = std::str::from_utf8(timestamp)
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .is_some_and(|t| now.abs_diff(t) <= self.max_age);
+        if !fresh {
+            return Err(Rejection::Unauthorized("stale SendGrid signature"));
+        }
+        Ok(())
     }
 
     pub fn read(&self, body: &[u8]) -> Result<Events, Rejection> {

@@ -1,6 +1,6 @@
 //! The bounce parser against real mail: the set-of-emails corpus of the Sisimai project with
-//! the answers its own test suite asserts (`../shared/bounces`, read in place, never copied
-//! into this repository), and the `mailroom bounces parse` command on a few of its files.
+//! the answers its own test suite asserts (`tests/fixtures/bounces`, BSD 2-Clause, see its
+//! LICENSE), and the `mailroom bounces parse` command on a few of its files.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,19 +9,13 @@ use mailroom::bounce::{self, Parsed, Report};
 
 use crate::helpers::mailroom_command;
 
-/// `../shared/bounces` beside the checkout, as the project is laid out; `BOUNCE_CORPUS`
-/// points elsewhere (a CI checkout in another place).
-fn corpus() -> PathBuf {
-    let candidates = [
-        std::env::var_os("BOUNCE_CORPUS").map(PathBuf::from),
-        Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bounces")).to_path_buf()),
-        Some(PathBuf::from("/work/shared/bounces")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("expected.tsv").is_file())
-        .expect("the bounce corpus: ../shared/bounces (or set BOUNCE_CORPUS)")
+/// In the repository, so that the tests pass on any clone; `.gitattributes` keeps its
+/// CRLF and CR-only variants byte-identical.
+fn corpus() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/bounces"
+    ))
 }
 
 /// One row of expected.tsv: what one message says about one recipient.

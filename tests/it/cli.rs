@@ -30,6 +30,9 @@ fn every_command_has_help() {
         &["send", "cancel"],
         &["worker"],
         &["serve"],
+        &["db"],
+        &["db", "backup"],
+        &["db", "check"],
     ];
     for args in commands {
         let out = mailroom_command(dir.path())

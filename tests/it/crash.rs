@@ -51,6 +51,29 @@ fn next(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
+/// The kill points' seed: `CRASH_SEED` (hex `0x…` or decimal) replays a failed run's
+/// kill points, otherwise a fresh random one. Never 0, which xorshift cannot leave.
+fn seed() -> u64 {
+    let Ok(text) = std::env::var("CRASH_SEED") else {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        return u64::from_le_bytes(bytes) | 1;
+    };
+    let digits = text.trim().replace('_', "");
+    let parsed = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => digits.parse(),
+    };
+    match parsed {
+        Ok(seed) if seed != 0 => seed,
+        Ok(_) => panic!("CRASH_SEED must not be 0"),
+        Err(e) => panic!("CRASH_SEED={text:?} is not a 64-bit number (hex 0x… or decimal): {e}"),
+    }
+}
+
 #[test]
 fn sigkill_at_random_moments_loses_no_one() {
     const N: usize = 5000;
@@ -58,10 +81,8 @@ fn sigkill_at_random_moments_loses_no_one() {
     let server = SmtpServer::start();
     let i = Instance::smtp_with(server.port, CONFIG);
     i.queue_sample(&list(N));
-    let mut seed_bytes = [0u8; 8];
-    getrandom::fill(&mut seed_bytes).unwrap();
-    let mut rng = u64::from_le_bytes(seed_bytes) | 1;
-    println!("kill-point seed {rng:#x}");
+    let mut rng = seed();
+    println!("kill-point seed {rng:#x} (replay with CRASH_SEED={rng:#x})");
 
     let mut kills = 0;
     for _ in 0..KILLS {

@@ -503,15 +503,19 @@ impl TestCertificate {
     }
 }
 
-/// Headless Chromium, as installed by `.ci/run` (Debian's `chromium` package).
+/// Headless Chromium, as installed by `.ci/run` (Debian's `chromium` package): `CHROMIUM`
+/// if set, else the first of its usual names on `PATH`.
 pub fn chromium() -> PathBuf {
-    for candidate in [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ] {
-        if Path::new(candidate).exists() {
-            return candidate.into();
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        return path.into();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Some(found) = std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+        {
+            return found;
         }
     }
     panic!("headless Chromium is required: `apt-get install chromium` (.ci/run does this)");

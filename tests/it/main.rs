@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod backup;
 mod bounces;
 mod cli;
 mod crash;

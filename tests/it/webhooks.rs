@@ -354,7 +354,7 @@ fn sendgrid_signed_batch_bounces_complains_and_replays_harmlessly() {
         {"email": "sam@example.org", "timestamp": 1795000000, "event": "open", "sg_event_id": "ev-open-1"},
     ])
     .to_string();
-    let headers = key.headers("1795000000", batch.as_bytes());
+    let headers = key.headers(&now().to_string(), batch.as_bytes());
     let reply = post(&served, "/webhooks/sendgrid", &headers, batch.as_bytes());
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
@@ -386,7 +386,7 @@ fn sendgrid_signed_batch_bounces_complains_and_replays_harmlessly() {
     let reply = post(
         &served,
         "/webhooks/sendgrid",
-        &key.headers("1795000100", delivered.as_bytes()),
+        &key.headers(&now().to_string(), delivered.as_bytes()),
         delivered.as_bytes(),
     );
     assert_eq!(reply.status, 200);
@@ -403,9 +403,9 @@ fn sendgrid_bad_signatures_are_refused_and_change_nothing() {
     let batch = json!([{"email": "kim@example.org", "event": "bounce", "type": "bounce",
                         "status": "5.1.1", "reason": "user unknown", "sg_event_id": "ev-1"}])
     .to_string();
-    let good = key.headers("1795000000", batch.as_bytes());
+    let good = key.headers(&now().to_string(), batch.as_bytes());
     let tampered = batch.replace("kim@", "lee@");
-    let other_key = SendgridKey::new().headers("1795000000", batch.as_bytes());
+    let other_key = SendgridKey::new().headers(&now().to_string(), batch.as_bytes());
     let cases: Vec<(&str, Headers, &str)> = vec![
         ("altered body", good.clone(), tampered.as_str()),
         ("another key", other_key, batch.as_str()),
@@ -415,7 +415,7 @@ fn sendgrid_bad_signatures_are_refused_and_change_nothing() {
                 good[0].clone(),
                 (
                     "X-Twilio-Email-Event-Webhook-Timestamp",
-                    "1795000001".into(),
+                    (now() + 1).to_string(),
                 ),
             ],
             batch.as_str(),
@@ -440,10 +440,41 @@ fn sendgrid_bad_signatures_are_refused_and_change_nothing() {
     let reply = post(
         &served,
         "/webhooks/sendgrid",
-        &key.headers("1", not_json),
+        &key.headers(&now().to_string(), not_json),
         not_json,
     );
     assert_eq!(reply.status, 400, "signed but malformed: {reply:?}");
+}
+
+#[test]
+fn sendgrid_stale_timestamps_are_refused_and_change_nothing() {
+    let (i, served, key) = sendgrid_setup();
+    let batch = json!([{"email": "kim@example.org", "event": "bounce", "type": "bounce",
+                        "status": "5.1.1", "reason": "user unknown", "sg_event_id": "ev-1",
+                        "smtp-id": format!("<{}>", message_id(&i, "kim@example.org"))}])
+    .to_string();
+    // Each correctly signed: only the timestamp's age can refuse them.
+    for (what, timestamp) in [
+        ("an hour old", (now() - 3600).to_string()),
+        ("from 2001", "1000000000".to_string()),
+        ("an hour ahead", (now() + 3600).to_string()),
+        ("not a number", "yesterday".to_string()),
+    ] {
+        let headers = key.headers(&timestamp, batch.as_bytes());
+        let reply = post(&served, "/webhooks/sendgrid", &headers, batch.as_bytes());
+        assert_eq!(reply.status, 401, "{what}: {reply:?}");
+    }
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(i.query_scalar("SELECT count(*) FROM webhook_events"), 0);
+    assert_eq!(events(&i, "bounced", "sendgrid"), 0);
+
+    let fresh = key.headers(&(now() - 60).to_string(), batch.as_bytes());
+    let reply = post(&served, "/webhooks/sendgrid", &fresh, batch.as_bytes());
+    assert_eq!(
+        reply.status, 200,
+        "a minute old is within max_age: {reply:?}"
+    );
+    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
 }
 
 #[test]
@@ -460,7 +491,7 @@ fn sendgrid_forged_message_id_does_not_reach_the_delivery() {
     let reply = post(
         &served,
         "/webhooks/sendgrid",
-        &key.headers("1", batch.as_bytes()),
+        &key.headers(&now().to_string(), batch.as_bytes()),
         batch.as_bytes(),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
