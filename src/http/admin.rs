@@ -144,6 +144,10 @@ pub async fn send_issue(
     let request = body.map(|Json(r)| r).unwrap_or_default();
     let schedule = Schedule::parse(request.at.as_deref(), request.expire_after.as_deref())
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+    state
+        .settings
+        .check_unsubscribe_links()
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
     let (_, total) = state
         .db
         .schedule_send(number, &schedule, Source::Admin)
