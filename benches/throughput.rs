@@ -123,7 +123,8 @@ fn main() {
             format!(
                 "[database]\npath = \"{}\"\n[delivery]\ntransport = \"smtp\"\nrate_per_second = 10000000\n\
                  burst = 100000\nconcurrency = {concurrency}\nbatch_size = 500\n\
-                 [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n",
+                 [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+                 [newsletter]\nbase_url = \"https://news.example.org\"\n",
                 run.join("bench.db").display()
             ),
         )

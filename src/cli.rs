@@ -429,6 +429,9 @@ async fn issue(ctx: &Context, command: IssueCommand) -> Result<()> {
                     };
                     anyhow::anyhow!("{flag} {e}")
                 })?;
+            ctx.settings
+                .check_unsubscribe_links()
+                .with_context(|| format!("issue #{number} not queued"))?;
             let (_, total) = db.schedule_send(number, &schedule, Source::Cli).await?;
             let when = schedule
                 .start_at
@@ -938,6 +941,7 @@ async fn send_status(ctx: &Context, number: u32) -> Result<()> {
 }
 
 async fn worker(ctx: &Context, drain: bool) -> Result<()> {
+    warn_about_unsubscribe_links(&ctx.settings);
     let worker = ctx.worker()?;
     let attempted = worker.run_until_stopped(shutdown_signal(), drain).await?;
     if drain {
@@ -1006,7 +1010,16 @@ async fn database(settings: &Settings, command: DbCommand) -> Result<()> {
     Ok(())
 }
 
+/// Sends already queued (or queued before the settings changed) still go out, so say it
+/// where the operator looks when deliveries start.
+fn warn_about_unsubscribe_links(settings: &Settings) {
+    if let Err(e) = settings.check_unsubscribe_links() {
+        tracing::warn!("{e:#}");
+    }
+}
+
 async fn serve(settings: Settings, http_only: bool) -> Result<()> {
+    warn_about_unsubscribe_links(&settings);
     let app = Application::build(settings).await?;
     tracing::info!(address = %app.local_addr(), http_only, "mailroom serving");
     println!("mailroom listening on http://{}", app.local_addr());

@@ -343,6 +343,24 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Whether messages sent with these settings carry an unsubscribe link that mailbox
+    /// providers act on. Gmail, Yahoo and the rest ignore a one-click (RFC 8058) link that is
+    /// not https, so list mail going to real mailboxes needs an https `newsletter.base_url`.
+    /// The outbox is for trying things out, where the quick start's http://127.0.0.1 is fine.
+    /// A send is refused with this error (CLI and admin API alike) and `serve`/`worker` warn.
+    pub fn check_unsubscribe_links(&self) -> Result<()> {
+        let base = &self.newsletter.base_url;
+        if self.delivery.transport == TransportKind::Smtp && !base.starts_with("https://") {
+            anyhow::bail!(
+                "newsletter.base_url is {base:?}, but delivery.transport = \"smtp\" sends to real \
+                 mailboxes, whose providers ignore a one-click unsubscribe link that is not \
+                 https: set newsletter.base_url (or MAILROOM_NEWSLETTER__BASE_URL) to the \
+                 https:// address where `mailroom serve` is reachable"
+            );
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<()> {
         let d = &self.delivery;
         anyhow::ensure!(

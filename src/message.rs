@@ -54,7 +54,7 @@ pub struct MessageFactory {
     id_domain: String,
     default_name: String,
     keys: TokenKeys,
-    dkim: Option<Arc<DkimConfig>>,
+    dkim: Option<Arc<Dkim>>,
 }
 
 impl MessageFactory {
@@ -199,6 +199,7 @@ impl MessageFactory {
                 builder,
                 issue.text.personalize(&personal),
                 issue.html.personalize(&personal),
+                self.dkim.as_ref().map(|d| &d.list),
             )
             .context("assembling the message")?;
         Ok(Outgoing {
@@ -210,19 +211,21 @@ impl MessageFactory {
     }
 
     /// The part every message shares once its headers are set: Reply-To, the plain-text
-    /// and 7-bit HTML alternatives, the DKIM signature, and the bytes to send.
+    /// and 7-bit HTML alternatives, the DKIM signature (the configuration for the kind of
+    /// message, see [`signed_headers`]), and the bytes to send.
     fn finish(
         &self,
         mut builder: MessageBuilder,
         text: String,
         html: String,
+        dkim: Option<&DkimConfig>,
     ) -> Result<Vec<u8>, lettre::error::Error> {
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
         let mut message =
             builder.multipart(MultiPart::alternative_plain_html(text, html_body(html)))?;
-        if let Some(dkim) = &self.dkim {
+        if let Some(dkim) = dkim {
             message.sign(dkim);
         }
         Ok(message.formatted())
@@ -265,7 +268,12 @@ impl MessageFactory {
             .raw_header(header("Auto-Submitted", "auto-generated".into()));
         let envelope = Envelope::new(Some(bounce), vec![to_address]).context("envelope")?;
         let bytes = self
-            .finish(builder, rendered.text.clone(), rendered.html.clone())
+            .finish(
+                builder,
+                rendered.text.clone(),
+                rendered.html.clone(),
+                self.dkim.as_ref().map(|d| &d.confirmation),
+            )
             .context("assembling the confirmation")?;
         Ok(Outgoing {
             envelope,
@@ -307,24 +315,60 @@ pub fn message_id_parts(id: &str) -> Option<MessageIdParts<'_>> {
     })
 }
 
-/// The headers a DKIM signature covers: everything a receiver shows or acts on, including
-/// the one-click unsubscribe pair, which Gmail and Yahoo require to be signed.
-/// Content-Type is not among them: lettre writes a multipart's Content-Type while
-/// formatting, after signing, so a signature over it could never verify.
-const SIGNED_HEADERS: &[&str] = &[
+/// The headers a receiver shows or acts on, the one-click unsubscribe pair included (Gmail
+/// and Yahoo require it signed). Each is over-signed: named in `h=` once more than the
+/// message carries it. A verifier hashes a name's instances from the bottom up and an
+/// instance that is not there as nothing (RFC 6376 §5.4.2), so a copy added in transit
+/// (a second From or List-Unsubscribe above ours, which many readers would show or use)
+/// breaks the signature instead of riding on it.
+const OVERSIGNED: &[&str] = &[
     "From",
     "To",
     "Subject",
     "Date",
     "Message-ID",
-    "List-Id",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
-    "Feedback-ID",
-    "MIME-Version",
 ];
 
-fn dkim_config(s: &DkimSettings, from_domain: &str, reply_to: bool) -> Result<Option<DkimConfig>> {
+/// Signed once: informative, and a second copy misleads nobody.
+/// Content-Type is not among them: lettre writes a multipart's Content-Type while
+/// formatting, after signing, so a signature over it could never verify.
+const SIGNED: &[&str] = &["List-Id", "Feedback-ID", "MIME-Version"];
+
+/// The two kinds of message, which carry different headers and so over-sign differently.
+#[derive(Debug)]
+struct Dkim {
+    list: DkimConfig,
+    confirmation: DkimConfig,
+}
+
+/// The `h=` list for a message that has exactly one of each header in `present` and none
+/// of the other signed ones.
+///
+/// lettre hashes each named header once, in the order it is first named (a name named
+/// again replaces the same header in place), and writes every name into `h=`. So a name
+/// listed twice hashes exactly as a verifier reads it when the message carries it once:
+/// the instance, then nothing. Headers the message lacks are listed once, which already
+/// makes any added copy break the signature.
+fn signed_headers(present: &[&str]) -> Vec<HeaderName> {
+    let mut names: Vec<&'static str> = OVERSIGNED.iter().chain(SIGNED).copied().collect();
+    names.extend(
+        OVERSIGNED
+            .iter()
+            .copied()
+            .filter(|name| present.iter().any(|p| p.eq_ignore_ascii_case(name))),
+    );
+    names
+        .into_iter()
+        .map(HeaderName::new_from_ascii_str)
+        .collect()
+}
+
+/// The headers every message has; list mail also has the unsubscribe pair.
+const COMMON: &[&str] = &["From", "To", "Subject", "Date", "Message-ID"];
+
+fn dkim_config(s: &DkimSettings, from_domain: &str, reply_to: bool) -> Result<Option<Dkim>> {
     if s.selector.is_empty() {
         return Ok(None);
     }
@@ -346,35 +390,45 @@ fn dkim_config(s: &DkimSettings, from_domain: &str, reply_to: bool) -> Result<Op
         DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
         DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
     };
-    let signing_key = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
-        anyhow::anyhow!(
-            "dkim: the private key does not load as {:?}: {e:?}",
-            s.algorithm
-        )
-    })?;
-    let mut headers: Vec<HeaderName> = SIGNED_HEADERS
-        .iter()
-        .map(|h| HeaderName::new_from_ascii_str(h))
-        .collect();
-    if reply_to {
-        headers.push(HeaderName::new_from_ascii_str("Reply-To"));
-    }
+    // The key is not Clone in lettre; each configuration loads its own.
+    let signing_key = || {
+        DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
+            anyhow::anyhow!(
+                "dkim: the private key does not load as {:?}: {e:?}",
+                s.algorithm
+            )
+        })
+    };
     let domain = if s.domain.is_empty() {
         from_domain.to_string()
     } else {
         s.domain.clone()
     };
-    let canonicalization = DkimCanonicalization {
-        header: DkimCanonicalizationType::Relaxed,
-        body: DkimCanonicalizationType::Relaxed,
+    let config = |present: &[&str]| -> Result<DkimConfig> {
+        let mut headers = signed_headers(present);
+        if reply_to {
+            headers.push(HeaderName::new_from_ascii_str("Reply-To"));
+        }
+        Ok(DkimConfig::new(
+            s.selector.clone(),
+            domain.clone(),
+            signing_key()?,
+            headers,
+            DkimCanonicalization {
+                header: DkimCanonicalizationType::Relaxed,
+                body: DkimCanonicalizationType::Relaxed,
+            },
+        ))
     };
-    Ok(Some(DkimConfig::new(
-        s.selector.clone(),
-        domain,
-        signing_key,
-        headers,
-        canonicalization,
-    )))
+    let list_headers: Vec<&str> = COMMON
+        .iter()
+        .chain(&["List-Unsubscribe", "List-Unsubscribe-Post"])
+        .copied()
+        .collect();
+    Ok(Some(Dkim {
+        list: config(&list_headers)?,
+        confirmation: config(COMMON)?,
+    }))
 }
 
 /// The HTML part as 7bit when it qualifies (the renderer makes it ASCII with CRLF lines well
@@ -412,7 +466,35 @@ fn quote_phrase(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::delivery_of_message_id;
+    use super::{COMMON, delivery_of_message_id, signed_headers};
+
+    fn times_named(headers: &[lettre::message::header::HeaderName], name: &str) -> usize {
+        headers.iter().filter(|h| *h == &name).count()
+    }
+
+    #[test]
+    fn each_shown_header_is_named_once_more_than_the_message_has_it() {
+        let list = signed_headers(&[
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+        ]);
+        for name in ["From", "Date", "Message-ID", "List-Unsubscribe-Post"] {
+            assert_eq!(times_named(&list, name), 2, "{name}");
+        }
+        for name in ["List-Id", "Feedback-ID", "MIME-Version"] {
+            assert_eq!(times_named(&list, name), 1, "{name}");
+        }
+        // A confirmation has no unsubscribe pair: named once, for none.
+        let confirmation = signed_headers(COMMON);
+        assert_eq!(times_named(&confirmation, "Subject"), 2);
+        assert_eq!(times_named(&confirmation, "List-Unsubscribe"), 1);
+        assert_eq!(times_named(&confirmation, "List-Unsubscribe-Post"), 1);
+    }
 
     #[test]
     fn message_ids_name_their_delivery() {

@@ -109,6 +109,10 @@ pub async fn send_issue(
             };
             ApiError::unprocessable(format!("{field}: {e}"))
         })?;
+    state
+        .settings
+        .check_unsubscribe_links()
+        .map_err(|e| ApiError::unprocessable(format!("{e:#}")))?;
     let (_, total) = state
         .db
         .schedule_send(number, &schedule, Source::Admin)

@@ -55,6 +55,8 @@ pub struct AppState {
     webhook_body_limit: usize,
     /// The one soft-bounce policy, shared with returned mail and the worker.
     pub bounce_policy: crate::db::bounces::Policy,
+    /// What handlers check against the configuration (e.g. a send's unsubscribe links).
+    pub settings: Arc<crate::config::Settings>,
 }
 
 impl AppState {
@@ -78,6 +80,7 @@ impl AppState {
                 .then(|| Sha256::digest(token.expose().as_bytes()).into()),
             webhook_body_limit: ctx.settings.webhooks.max_body_bytes,
             bounce_policy: ctx.settings.bounces.policy(),
+            settings: Arc::new(ctx.settings.clone()),
             pages: Arc::new(Pages::new()?),
             limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),

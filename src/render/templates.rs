@@ -37,6 +37,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         "partials/footer.mjml",
         include_str!("../../email-templates/partials/footer.mjml"),
     ),
+    (
+        "partials/preheader.mjml",
+        include_str!("../../email-templates/partials/preheader.mjml"),
+    ),
 ];
 
 pub struct Templates {

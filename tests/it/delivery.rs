@@ -46,7 +46,8 @@ fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, Stri
         "List-Unsubscribe=One-Click"
     );
 
-    // List-Unsubscribe: one https link and one mailto, carrying the same valid token.
+    // List-Unsubscribe: one web link and one mailto, carrying the same valid token.
+    let base = i.base_url();
     let unsub: String = msg
         .header_raw("List-Unsubscribe")
         .unwrap()
@@ -54,7 +55,7 @@ fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, Stri
         .collect::<Vec<_>>()
         .join(" ");
     let token = unsub
-        .strip_prefix("<http://127.0.0.1:8080/u/")
+        .strip_prefix(&format!("<{base}/u/"))
         .and_then(|rest| rest.split_once(">, <mailto:unsubscribe+"))
         .map(|(token, rest)| {
             assert_eq!(rest, format!("{token}@newsletter.example.org>"));
@@ -96,11 +97,11 @@ fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, Stri
     let text = msg.body_text(0).unwrap().into_owned();
     let html = msg.body_html(0).unwrap().into_owned();
     assert!(
-        text.contains(&format!("Unsubscribe: http://127.0.0.1:8080/u/{token}")),
+        text.contains(&format!("Unsubscribe: {base}/u/{token}")),
         "visible link in text"
     );
     assert!(
-        html.contains(&format!("href=\"http://127.0.0.1:8080/u/{token}\"")),
+        html.contains(&format!("href=\"{base}/u/{token}\"")),
         "visible link in HTML"
     );
     assert!(text.contains("== PAPERS & PUBLICATIONS =="));
@@ -755,4 +756,76 @@ fn scheduled_sends_wait_for_their_time_and_expire_unstarted() {
         "SELECT json_extract(detail, '$.reason') FROM events WHERE kind = 'send_cancelled'",
     );
     assert_eq!(reason, "expired before it could start");
+}
+
+/// Mailbox providers ignore a one-click unsubscribe link that is not https, so list mail
+/// for real mailboxes must not go out with one; the outbox, for trying things out, may.
+#[test]
+fn smtp_sends_need_https_unsubscribe_links_and_the_outbox_does_not() {
+    const ADMIN: &str = "admin-token-for-tests-0123456789";
+    let server = SmtpServer::start();
+    let i = Instance::smtp_with(
+        server.port,
+        &format!(
+            "[newsletter]\nbase_url = \"http://news.example.org\"\n[admin]\ntoken = \"{ADMIN}\"\n"
+        ),
+    );
+    let issue = crate::helpers::repo_path("samples/issue-210.md");
+    i.ok(&["issue", "import", issue.to_str().unwrap()]);
+    i.ok(&["issue", "finalize", "210"]);
+    let csv = i.write("subscribers.csv", SUBSCRIBERS.as_bytes());
+    i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+
+    let err = i.fails(&["issue", "send", "210"]);
+    for named in [
+        "issue #210 not queued",
+        "newsletter.base_url",
+        "\"http://news.example.org\"",
+        "delivery.transport = \"smtp\"",
+        "https://",
+    ] {
+        assert!(err.contains(named), "{named:?} in: {err}");
+    }
+    let nothing_queued = |i: &Instance| {
+        assert_eq!(i.query_scalar("SELECT count(*) FROM deliveries"), 0);
+        assert_eq!(
+            i.query_text("SELECT status FROM issues WHERE number = 210"),
+            "finalized"
+        );
+    };
+    nothing_queued(&i);
+
+    // The admin API refuses the same way, through the same check.
+    let api = i.serve(&["--http-only"]);
+    let reply = api.admin("POST", "/api/issues/210/send", ADMIN, None);
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    let error: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("newsletter.base_url")),
+        "{error}"
+    );
+    nothing_queued(&i);
+
+    // The worker still starts (a send queued earlier must not be stranded), with a warning.
+    let out = i.run(&["worker", "--drain"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARN") && stderr.contains("newsletter.base_url"),
+        "{stderr}"
+    );
+
+    // The quick start's http://127.0.0.1 link is fine for the outbox.
+    let outbox = Instance::with_config("[newsletter]\nbase_url = \"http://127.0.0.1:8080\"\n");
+    outbox.queue_sample(SUBSCRIBERS);
+    let drained = outbox.run(&["worker", "--drain"]);
+    assert!(drained.status.success());
+    assert!(
+        !String::from_utf8_lossy(&drained.stderr).contains("newsletter.base_url"),
+        "no warning for the outbox"
+    );
+    assert_eq!(std::fs::read_dir(outbox.outbox()).unwrap().count(), 3);
+    assert_eq!(server.count(), 0, "nothing reached the relay");
 }

@@ -9,6 +9,9 @@ use mailin_embedded::{Handler, Response, Server, SslConfig};
 
 pub const TOKEN_KEY: &str = "test-token-key-0123456789abcdef0123456789";
 
+/// `newsletter.base_url` of the instances that deliver over SMTP.
+pub const SMTP_BASE_URL: &str = "https://news.example.org";
+
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
@@ -31,9 +34,11 @@ impl Instance {
     }
 
     /// An SMTP instance with `extra` TOML merged over it (its keys win, `tls` included).
+    /// Its links are https, as `issue send` requires when mail goes to real mailboxes.
     pub fn smtp_with(port: u16, extra: &str) -> Self {
         let smtp = format!(
-            "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n"
+            "[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+             [newsletter]\nbase_url = \"{SMTP_BASE_URL}\"\n"
         );
         Self::with_config(&merge_toml(&smtp, extra))
     }
@@ -57,6 +62,14 @@ impl Instance {
     pub fn reconfigure(&self, extra: &str) {
         let current = std::fs::read_to_string(&self.config).unwrap();
         std::fs::write(&self.config, merge_toml(&current, extra)).unwrap();
+    }
+
+    /// `newsletter.base_url` as the instance's configuration sets it.
+    pub fn base_url(&self) -> String {
+        mailroom::config::Settings::load(Some(&self.config))
+            .expect("the test configuration loads")
+            .newsletter
+            .base_url
     }
 
     pub fn db_path(&self) -> PathBuf {

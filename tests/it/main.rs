@@ -18,6 +18,7 @@ mod optin;
 mod pop3;
 mod relays;
 mod rendering;
+mod spamassassin;
 mod subscribers;
 mod unsubscribe;
 mod webhooks;

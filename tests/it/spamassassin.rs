@@ -1,0 +1,106 @@
+//! The delivered sample issue as SpamAssassin (Debian's package, local rules only) scores it.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::helpers::Instance;
+
+/// SpamAssassin's verdict on one message: its score and the rules that fired, with the
+/// report that explains them.
+struct Verdict {
+    score: f64,
+    rules: Vec<String>,
+    report: String,
+}
+
+/// Runs `spamassassin -L -t` (local tests only: no DNS, no network checks) on a message.
+fn spamassassin(message: &Path, home: &Path) -> Verdict {
+    let out = Command::new("spamassassin")
+        .args(["-L", "-t"])
+        .stdin(std::fs::File::open(message).unwrap())
+        // It writes user preferences under $HOME on first use; keep them in the scratch dir.
+        .env("HOME", home)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "spamassassin is required (`apt-get install spamassassin`, .ci/run does this): {e}"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "spamassassin failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // `X-Spam-Status: No, score=-0.0 required=5.0 tests=A,B,\n\tC autolearn=…`, folded.
+    let status: String = stdout
+        .split("\r\n")
+        .flat_map(|l| l.split('\n'))
+        .skip_while(|l| !l.starts_with("X-Spam-Status:"))
+        .enumerate()
+        .take_while(|(n, l)| *n == 0 || l.starts_with([' ', '\t']))
+        .map(|(_, l)| l.trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let field = |name: &str| {
+        status
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {status:?}:\n{stdout}"))
+            .to_string()
+    };
+    let score: f64 = field("score=").parse().expect("a numeric score");
+    let tests = status
+        .split_once("tests=")
+        .map(|(_, rest)| rest.split(" autolearn=").next().unwrap_or(rest))
+        .unwrap_or_default();
+    let rules = tests
+        .split(',')
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty() && r != "none")
+        .collect();
+    let report = stdout
+        .split_once("Content analysis details:")
+        .map(|(_, r)| r.to_string())
+        .unwrap_or(stdout);
+    Verdict {
+        score,
+        rules,
+        report,
+    }
+}
+
+#[test]
+fn the_delivered_sample_issue_does_not_look_like_spam() {
+    let i = Instance::new();
+    i.queue_sample("email,name\nada@example.org,Ada Lovelace\n");
+    i.ok(&["worker", "--drain"]);
+    let message = std::fs::read_dir(i.outbox())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "eml"))
+        .expect("a delivered message in the outbox");
+
+    let verdict = spamassassin(&message, i.dir.path());
+    println!(
+        "SpamAssassin: score {} rules {:?}\n{}",
+        verdict.score, verdict.rules, verdict.report
+    );
+    assert!(
+        !verdict.rules.is_empty(),
+        "the parse found the rules (HTML_MESSAGE fires on any HTML mail)"
+    );
+    assert!(
+        verdict.score <= 0.0,
+        "the sample issue scores {} with {:?}:\n{}",
+        verdict.score,
+        verdict.rules,
+        verdict.report
+    );
+    // The hidden preheader must not be hidden by colouring it like the background.
+    assert!(
+        !verdict.rules.iter().any(|r| r == "HTML_FONT_LOW_CONTRAST"),
+        "{:?}",
+        verdict.rules
+    );
+}
