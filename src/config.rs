@@ -276,6 +276,38 @@ pub struct HttpSettings {
     pub bind: SocketAddr,
     pub public_rate_per_second: u32,
     pub public_burst: u32,
+    /// Peers whose forwarding header is believed (reverse proxies, load balancers).
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// The header those proxies write the client's address into.
+    pub client_ip_header: ClientIpHeader,
+}
+
+/// An address or a CIDR block: `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl<'de> Deserialize<'de> for ProxyNet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(Self)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not an IP address or a CIDR block such as 10.0.0.0/8"
+                ))
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ClientIpHeader {
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239.
+    #[serde(rename = "forwarded")]
+    Forwarded,
 }
 
 #[derive(Debug, Clone, Deserialize)]

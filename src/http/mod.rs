@@ -4,6 +4,7 @@
 mod admin;
 mod admin_subscribers;
 mod api;
+mod client_ip;
 mod pages;
 mod subscribe;
 mod unsubscribe;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub newsletter: String,
     pub pages: Arc<Pages>,
     pub limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Reads the client's address behind trusted reverse proxies.
+    client_address: Arc<client_ip::ClientAddress>,
     pub metrics: Arc<Metrics>,
     /// Sends double opt-in confirmations in the background.
     pub optin: Arc<Confirmations>,
@@ -82,6 +85,7 @@ impl AppState {
             bounce_policy: ctx.settings.bounces.policy(),
             settings: Arc::new(ctx.settings.clone()),
             pages: Arc::new(Pages::new()?),
+            client_address: Arc::new(client_ip::ClientAddress::new(http)),
             limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),
             )),
@@ -140,27 +144,34 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The client's IP, when the server was started with connect info (as `serve` is). It is
-/// the peer's address: behind a reverse proxy, the proxy's.
+/// The client's IP, when the server was started with connect info (as `serve` is): the
+/// peer's address, or behind a trusted reverse proxy the client's address it forwarded.
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_ip(&parts.extensions)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(state, &parts.extensions, &parts.headers)))
     }
 }
 
-fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+fn client_ip(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Option<IpAddr> {
     extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| state.client_address.of(addr.ip(), headers))
 }
 
 /// Per-client-IP limit on the public endpoints; 429 with Retry-After past it.
 async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ip = client_ip(request.extensions());
+    let ip = client_ip(&state, request.extensions(), request.headers());
     let verdict = ip.map(|ip| state.limiter.check_key(&ip));
     if let Some(Err(not_until)) = verdict {
         let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());

@@ -612,6 +612,19 @@ impl Served {
         read_reply(request)
     }
 
+    /// A form POST with extra request headers (a reverse proxy's, say).
+    pub fn post_form_with(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read_reply(request)
+    }
+
     /// An admin request with a body sent exactly as given: any or no Content-Type.
     pub fn admin_raw(
         &self,

@@ -16,6 +16,7 @@ mod issue_file;
 mod lifecycle;
 mod optin;
 mod pop3;
+mod proxies;
 mod relays;
 mod rendering;
 mod spamassassin;
