@@ -4,7 +4,7 @@
 //! Columns by header name, in any order: `email` (required), `name`, `status`,
 //! `consent_source`, `consent_at`, `consent_ip`; every other column is an attribute.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -22,6 +22,10 @@ const CHUNK: usize = 2000;
 /// Columns in an import file: the six known ones plus attributes. Far more than any real
 /// list carries, and it bounds the work a hostile header row can ask for.
 const MAX_COLUMNS: usize = 1000;
+/// The header row's bytes: 1000 columns of 100 characters, quoted, with room to spare.
+const MAX_HEADER_BYTES: u64 = 256 * 1024;
+/// Column names become attribute names in templates; a sentence is already too long.
+const MAX_COLUMN_NAME: usize = 100;
 /// Subscribers per export round trip.
 const PAGE: u32 = 5000;
 /// Invalid rows listed in a report; the rest are counted.
@@ -149,6 +153,12 @@ impl Columns {
         for (i, name) in names.iter().enumerate() {
             if name.is_empty() {
                 return Err(format!("column {} has no name in the header row", i + 1));
+            }
+            if name.chars().count() > MAX_COLUMN_NAME {
+                return Err(format!(
+                    "column {}'s name is longer than {MAX_COLUMN_NAME} characters",
+                    i + 1
+                ));
             }
             if !seen.insert(name) {
                 return Err(format!("column {name:?} appears twice in the header row"));
@@ -319,7 +329,7 @@ fn address_key(email: &SubscriberEmail) -> [u8; 16] {
 /// One pass over an import file: its header mapped, then its rows a chunk at a time.
 struct Rows {
     file_name: String,
-    reader: csv::Reader<BufReader<std::fs::File>>,
+    reader: csv::Reader<std::io::Chain<std::io::Cursor<Vec<u8>>, BufReader<std::fs::File>>>,
     columns: Columns,
     record: csv::StringRecord,
     progress: ProgressBar,
@@ -339,6 +349,21 @@ impl Rows {
         {
             input.consume(3);
         }
+        // The CSV reader holds a whole record in memory: a header "line" of megabytes would
+        // cost hundreds of them before the column count could be refused.
+        let mut header = Vec::new();
+        (&mut input)
+            .take(MAX_HEADER_BYTES + 1)
+            .read_until(b'\n', &mut header)
+            .with_context(|| format!("{file_name}: cannot read"))?;
+        if header.len() as u64 > MAX_HEADER_BYTES {
+            anyhow::bail!(
+                "{file_name}:1: the header row is longer than {} KiB; a list has at most \
+                 {MAX_COLUMNS} columns with short names",
+                MAX_HEADER_BYTES / 1024
+            );
+        }
+        let input = std::io::Cursor::new(header).chain(input);
         let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
         let headers = match reader.headers() {
             Ok(h) => h.clone(),

@@ -353,3 +353,96 @@ fn attributes_fill_template_placeholders_per_subscriber() {
         "no attribute: nothing filled in"
     );
 }
+
+/// A dry run and the real import count the same, also when an address comes back in a
+/// later chunk of the file (each chunk is its own transaction).
+#[test]
+fn a_dry_run_counts_what_the_import_then_does() {
+    let i = Instance::new();
+    i.ok(&["subscribers", "add", "reader7@example.org"]);
+    let mut csv = String::from("email,name\n");
+    for k in 0..4500 {
+        csv.push_str(&format!("reader{k}@example.org,Reader {k}\n"));
+    }
+    csv.push_str("reader3@example.org,Again\nreader4000@Example.ORG,Again\n");
+    let file = i.write("list.csv", csv.as_bytes());
+    let summary =
+        "4502 row(s): 4499 added, 1 updated, 0 unchanged, 0 skipped, 2 duplicate(s), 0 invalid";
+    let dry = i.ok(&["subscribers", "import", file.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.contains(summary), "{dry}");
+    assert_eq!(i.query_scalar("SELECT count(*) FROM subscribers"), 1);
+    let real = i.ok(&["subscribers", "import", file.to_str().unwrap()]);
+    assert!(real.contains(summary), "{real}");
+    assert_eq!(i.query_scalar("SELECT count(*) FROM subscribers"), 4500);
+    assert_eq!(
+        i.query_text("SELECT name FROM subscribers WHERE email = 'reader3@example.org'"),
+        "Reader 3",
+        "the first row of an address wins"
+    );
+}
+
+/// A hostile header row: too many columns, or columns with absurd names, are refused with
+/// the row named, before any work per column.
+#[test]
+fn a_huge_header_row_is_refused_with_its_row() {
+    let i = Instance::new();
+    let mut wide = String::from("email");
+    for k in 0..80_000 {
+        wide.push_str(&format!(",c{k}"));
+    }
+    wide.push('\n');
+    let file = i.write("wide.csv", wide.as_bytes());
+    let err = i.fails(&["subscribers", "import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("wide.csv:1: the header row is longer than 256 KiB"),
+        "{err}"
+    );
+
+    // 10 MB of one-letter columns; one column name of 10 MB.
+    let flood = format!("email,{}\n", "a,".repeat(5_000_000));
+    let long = format!("email,{}\nada@example.org,x\n", "n".repeat(10 << 20));
+    for (name, text) in [("flood.csv", flood), ("long.csv", long)] {
+        let file = i.write(name, text.as_bytes());
+        let err = i.fails(&["subscribers", "import", file.to_str().unwrap()]);
+        assert!(
+            err.contains(&format!("{name}:1: the header row is longer than")),
+            "{err}"
+        );
+    }
+
+    // Short enough, but too many columns, or a name too long for an attribute.
+    let mut narrow = String::from("email");
+    for k in 0..1500 {
+        narrow.push_str(&format!(",{k}"));
+    }
+    narrow.push('\n');
+    let file = i.write("narrow.csv", narrow.as_bytes());
+    let err = i.fails(&["subscribers", "import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("narrow.csv:1: the header row has 1501 columns; at most 1000"),
+        "{err}"
+    );
+    let named = format!("email,{}\nada@example.org,x\n", "n".repeat(101));
+    let file = i.write("named.csv", named.as_bytes());
+    let err = i.fails(&["subscribers", "import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("named.csv:1: column 2's name is longer than 100 characters"),
+        "{err}"
+    );
+
+    // The most allowed, with a repeat at the very end: found without comparing all pairs.
+    let mut many = String::from("email");
+    for k in 1..999 {
+        many.push_str(&format!(",c{k}"));
+    }
+    many.push_str(",C1\nada@example.org");
+    many.push_str(&",x".repeat(999));
+    many.push('\n');
+    let file = i.write("many.csv", many.as_bytes());
+    let err = i.fails(&["subscribers", "import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("many.csv:1: column \"c1\" appears twice in the header row"),
+        "{err}"
+    );
+    assert_eq!(i.query_scalar("SELECT count(*) FROM subscribers"), 0);
+}
