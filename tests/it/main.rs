@@ -7,6 +7,7 @@ mod admin;
 mod backup;
 mod bounces;
 mod cli;
+mod concurrency;
 mod crash;
 mod delivery;
 mod dkim;
