@@ -31,6 +31,13 @@ pub struct Recipient<'a> {
     pub attributes: &'a str,
 }
 
+/// A message and its personalized parts before MIME encoding.
+pub struct Preview {
+    pub message: Outgoing,
+    pub html: String,
+    pub text: String,
+}
+
 /// A finished message and its SMTP envelope.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -128,6 +135,29 @@ impl MessageFactory {
 
     /// Builds the complete message for one recipient.
     pub fn build(&self, issue: &RenderedIssue, r: &Recipient<'_>) -> Result<Outgoing> {
+        Ok(self.compose(issue, r, false)?.0)
+    }
+
+    /// The message as [`MessageFactory::build`] makes it, with its personalized HTML and
+    /// text parts as they read before MIME encoding: what `issue preview` writes.
+    pub fn preview(&self, issue: &RenderedIssue, r: &Recipient<'_>) -> Result<Preview> {
+        let (message, parts) = self.compose(issue, r, true)?;
+        let (text, html) = parts.expect("kept when asked");
+        Ok(Preview {
+            message,
+            html,
+            text,
+        })
+    }
+
+    /// Builds the message; with `keep_parts`, also returns copies of the personalized text
+    /// and HTML (a preview's; the worker's path does not pay for the copies).
+    fn compose(
+        &self,
+        issue: &RenderedIssue,
+        r: &Recipient<'_>,
+        keep_parts: bool,
+    ) -> Result<(Outgoing, Option<(String, String)>)> {
         let to_address: Address = r
             .email
             .parse()
@@ -194,20 +224,21 @@ impl MessageFactory {
                 format!("{}:{}:newsletter:mailroom", issue.number, self.list_slug),
             ));
         let envelope = Envelope::new(Some(bounce), vec![to_address]).context("envelope")?;
+        let (text, html) = (
+            issue.text.personalize(&personal),
+            issue.html.personalize(&personal),
+        );
+        let parts = keep_parts.then(|| (text.clone(), html.clone()));
         let bytes = self
-            .finish(
-                builder,
-                issue.text.personalize(&personal),
-                issue.html.personalize(&personal),
-                self.dkim.as_ref().map(|d| &d.list),
-            )
+            .finish(builder, text, html, self.dkim.as_ref().map(|d| &d.list))
             .context("assembling the message")?;
-        Ok(Outgoing {
+        let message = Outgoing {
             envelope,
             bytes,
             message_id,
             unsubscribe_url,
-        })
+        };
+        Ok((message, parts))
     }
 
     /// The part every message shares once its headers are set: Reply-To, the plain-text

@@ -19,6 +19,7 @@ use crate::bounce::{Class, Reason, Report as Returned};
 use crate::db::bounces::{Applied, BounceClass, NewBounce, Policy, Target};
 use crate::db::unsubscribe::Change;
 use crate::db::{Db, Source};
+use crate::token::TokenKeys;
 
 pub use classify::{Classifier, Kind, Origin, Refusal};
 
@@ -124,7 +125,22 @@ pub struct Inbound<'a> {
     pub policy: Policy,
 }
 
-impl Inbound<'_> {
+impl<'a> Inbound<'a> {
+    /// Reads returned mail as this instance's settings say: its token keys, its bounce and
+    /// unsubscribe domains, its size cap and its one bounce policy.
+    pub fn new(db: &'a Db, keys: &'a TokenKeys, settings: &'a crate::config::Settings) -> Self {
+        Self {
+            db,
+            classifier: Classifier {
+                keys,
+                unsubscribe_domain: &settings.delivery.unsubscribe_domain,
+                bounce_domain: &settings.delivery.bounce_domain,
+                max_bytes: settings.bounces.max_message_bytes,
+            },
+            policy: settings.bounces.policy(),
+        }
+    }
+
     /// Handles one raw message. `envelope_recipient` is the address the MTA delivered it
     /// to, when it says so.
     pub async fn handle(&self, raw: &[u8], envelope_recipient: Option<&str>) -> Result<Handled> {

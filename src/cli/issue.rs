@@ -1,0 +1,215 @@
+//! `mailroom issue …`: import, inspect, finalize, preview and send issues.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+
+use crate::db::Source;
+use crate::db::deliveries::{Schedule, ScheduleField};
+use crate::db::issues::Imported;
+use crate::domain::SubscriberEmail;
+use crate::message::Recipient;
+use crate::render::Renderer;
+use crate::startup::Context;
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Store an issue file (Markdown with TOML front matter) as a draft; re-importing a
+    /// draft updates it.
+    Import {
+        /// The issue file.
+        file: PathBuf,
+    },
+    /// List stored issues, newest first.
+    List,
+    /// Show one issue: status, hash, sections and items.
+    Show {
+        number: u32,
+        /// Print the stored model as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Freeze an issue's content (its hash is recorded); needed before sending.
+    Finalize { number: u32 },
+    /// Write issue.html, issue.txt and issue.eml for a sample subscriber into a folder.
+    Preview {
+        number: u32,
+        /// Folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Address of the sample subscriber.
+        #[arg(long, default_value = "reader@example.org")]
+        email: String,
+        /// Name of the sample subscriber.
+        #[arg(long, default_value = "Sample Reader")]
+        name: String,
+    },
+    /// Queue the issue for every active subscriber; the worker delivers it.
+    Send {
+        number: u32,
+        /// Start no earlier than this time (RFC 3339, e.g. 2026-12-04T07:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Cancel the send if it has not started this long after its start time (or now),
+        /// e.g. 6h or 2days: a weekly issue should not arrive days late.
+        #[arg(long, value_name = "DURATION")]
+        expire_after: Option<String>,
+    },
+}
+
+pub(super) async fn run(ctx: &Context, command: IssueCommand) -> Result<()> {
+    let db = &ctx.db;
+    match command {
+        IssueCommand::Import { file } => {
+            let issue = crate::issue_file::read(&file)?;
+            let outcome = db
+                .import_issue(&issue, &file.display().to_string(), Source::Cli)
+                .await?;
+            let verb = match outcome {
+                Imported::Created => "imported",
+                Imported::Updated => "updated",
+                Imported::Unchanged => "unchanged",
+            };
+            println!(
+                "issue #{} {verb} as draft: {} sections, {} items — \"{}\"",
+                issue.number,
+                issue.sections.len(),
+                issue.item_count(),
+                issue.title
+            );
+        }
+        IssueCommand::List => {
+            let issues = db.issues().await?;
+            if issues.is_empty() {
+                println!("no issues yet; import one with `mailroom issue import FILE`");
+            }
+            for s in issues {
+                println!(
+                    "#{:<5} {:<10} {}  {}",
+                    s.issue.number, s.status, s.issue.date, s.issue.title
+                );
+            }
+        }
+        IssueCommand::Show { number, json } => {
+            let s = db.require_issue(number).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s.issue)?);
+                return Ok(());
+            }
+            println!("Issue #{}: {}", s.issue.number, s.issue.title);
+            println!("status:    {}", s.status);
+            println!("date:      {}", s.issue.date);
+            println!("subject:   {}", s.issue.subject);
+            println!("preheader: {}", s.issue.preheader);
+            println!(
+                "hash:      {}",
+                s.content_hash.as_deref().unwrap_or("(draft: not frozen)")
+            );
+            for section in &s.issue.sections {
+                println!("\n## {}", section.name);
+                for item in &section.items {
+                    match &item.url {
+                        Some(url) => println!("  - {}  <{url}>", item.title),
+                        None => println!("  - {}", item.title),
+                    }
+                }
+            }
+            if let Some(p) = db.send_progress(number).await? {
+                println!("\nsend: {}", serde_json::to_string(&p)?);
+            }
+        }
+        IssueCommand::Finalize { number } => {
+            let (changed, s) = db.finalize_issue(number, Source::Cli).await?;
+            let hash = s.content_hash.unwrap_or_default();
+            if changed {
+                println!("issue #{number} finalized; content hash {hash}");
+            } else {
+                println!(
+                    "issue #{number} is already {} (content hash {hash})",
+                    s.status
+                );
+            }
+        }
+        IssueCommand::Preview {
+            number,
+            out,
+            email,
+            name,
+        } => {
+            preview(ctx, number, &out, &email, &name).await?;
+        }
+        IssueCommand::Send {
+            number,
+            at,
+            expire_after,
+        } => {
+            let schedule =
+                Schedule::parse(at.as_deref(), expire_after.as_deref()).map_err(|e| {
+                    let flag = match e.field {
+                        ScheduleField::At => "--at",
+                        ScheduleField::ExpireAfter => "--expire-after",
+                    };
+                    anyhow::anyhow!("{flag} {e}")
+                })?;
+            ctx.settings
+                .check_unsubscribe_links()
+                .with_context(|| format!("issue #{number} not queued"))?;
+            let (_, total) = db.schedule_send(number, &schedule, Source::Cli).await?;
+            let when = schedule
+                .start_at
+                .map(|t| format!(" from {t}"))
+                .unwrap_or_default();
+            let until = schedule
+                .expires_at
+                .map(|t| format!(", unless not started by {t}"))
+                .unwrap_or_default();
+            println!(
+                "issue #{number} queued for {total} subscriber(s){when}{until}; `mailroom worker --drain` or \
+                 `mailroom serve` delivers it"
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn preview(
+    ctx: &Context,
+    number: u32,
+    out: &Path,
+    email: &str,
+    name: &str,
+) -> Result<()> {
+    let stored = ctx.db.require_issue(number).await?;
+    let email = SubscriberEmail::parse(email).with_context(|| format!("--email {email:?}"))?;
+    let renderer = Renderer::new(&ctx.settings.newsletter)?;
+    let rendered = renderer.render(&stored.issue)?;
+    // A sample delivery id of 0 and subscriber id of 0: its tokens verify but name no one.
+    let preview = ctx.factory.preview(
+        &rendered,
+        &Recipient {
+            delivery_id: 0,
+            subscriber_id: 0,
+            email: email.as_str(),
+            name,
+            nonce: "preview",
+            attributes: "{}",
+        },
+    )?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let files = [
+        ("issue.html", preview.html.into_bytes()),
+        ("issue.txt", preview.text.into_bytes()),
+        ("issue.eml", preview.message.bytes),
+        (
+            "issue.mjml",
+            renderer.mjml_source(&stored.issue)?.into_bytes(),
+        ),
+    ];
+    for (file, bytes) in files {
+        let path = out.join(file);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
