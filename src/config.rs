@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+use crate::domain::Policy;
+
 /// The documented defaults, compiled in so the binary runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -200,11 +202,11 @@ pub struct Pop3Settings {
     pub timeout_seconds: u64,
 }
 
-impl BounceSettings {
-    pub fn policy(&self) -> crate::db::bounces::Policy {
-        crate::db::bounces::Policy {
-            soft_limit: self.soft_bounce_limit,
-            window: time::Duration::days(i64::from(self.soft_bounce_window_days)),
+impl From<&BounceSettings> for Policy {
+    fn from(s: &BounceSettings) -> Self {
+        Self {
+            soft_limit: s.soft_bounce_limit,
+            window: time::Duration::days(i64::from(s.soft_bounce_window_days)),
         }
     }
 }

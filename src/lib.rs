@@ -25,7 +25,6 @@ pub mod issue_file;
 pub mod message;
 pub mod metrics;
 pub mod optin;
-pub mod outcome;
 pub mod pacing;
 pub mod render;
 pub mod startup;

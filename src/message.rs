@@ -15,6 +15,7 @@ use lettre::message::{Body, Mailbox, MessageBuilder, MultiPart};
 use lettre::{Address, Message};
 
 use crate::config::{DkimAlgorithm, DkimSettings, Settings};
+use crate::domain::message_id;
 use crate::render::{Personal, RenderedConfirmation, RenderedIssue};
 use crate::token::{TokenKeys, UnsubscribeClaim};
 
@@ -175,13 +176,10 @@ impl MessageFactory {
         )
         .parse()
         .context("VERP address")?;
-        let message_id = format!(
-            "{}.{}.{}@{}",
-            issue.number, r.delivery_id, r.nonce, self.id_domain
-        );
+        let message_id = message_id::format(issue.number, r.delivery_id, r.nonce, &self.id_domain);
         // A preview (delivery 0) names no delivery; every real one reads back.
         debug_assert!(
-            r.delivery_id == 0 || delivery_of_message_id(&message_id) == Some(r.delivery_id)
+            r.delivery_id == 0 || message_id::delivery(&message_id) == Some(r.delivery_id)
         );
 
         // Most subscribers have none; skip the parse for them.
@@ -313,37 +311,6 @@ impl MessageFactory {
             unsubscribe_url: String::new(),
         })
     }
-}
-
-/// The delivery that a Message-ID in our shape (`issue.delivery.nonce@domain`, see
-/// [`MessageFactory::build`]) claims to belong to. Anyone can write an id in this shape, so
-/// the claim holds only if the delivery's stored Message-ID is the same.
-pub fn delivery_of_message_id(id: &str) -> Option<i64> {
-    message_id_parts(id).map(|parts| parts.delivery)
-}
-
-/// The pieces of a Message-ID in our shape, without angle brackets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MessageIdParts<'a> {
-    pub issue: u32,
-    pub delivery: i64,
-    /// Random per delivery: what makes the id hard to guess.
-    pub nonce: &'a str,
-}
-
-pub fn message_id_parts(id: &str) -> Option<MessageIdParts<'_>> {
-    let (local, _) = id.rsplit_once('@')?;
-    let mut parts = local.split('.');
-    let (issue, delivery, nonce) = (parts.next()?, parts.next()?, parts.next()?);
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if parts.next().is_some() || nonce.is_empty() || !digits(issue) || !digits(delivery) {
-        return None;
-    }
-    Some(MessageIdParts {
-        issue: issue.parse().ok()?,
-        delivery: delivery.parse().ok()?,
-        nonce,
-    })
 }
 
 /// The headers a receiver shows or acts on, the one-click unsubscribe pair included (Gmail
@@ -497,7 +464,7 @@ fn quote_phrase(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{COMMON, delivery_of_message_id, signed_headers};
+    use super::{COMMON, signed_headers};
 
     fn times_named(headers: &[lettre::message::header::HeaderName], name: &str) -> usize {
         headers.iter().filter(|h| *h == &name).count()
@@ -525,21 +492,5 @@ mod tests {
         assert_eq!(times_named(&confirmation, "Subject"), 2);
         assert_eq!(times_named(&confirmation, "List-Unsubscribe"), 1);
         assert_eq!(times_named(&confirmation, "List-Unsubscribe-Post"), 1);
-    }
-
-    #[test]
-    fn message_ids_name_their_delivery() {
-        assert_eq!(delivery_of_message_id("210.42.9f3a@example.org"), Some(42));
-        for other in [
-            "210.42@example.org",
-            "210.42.x.y@example.org",
-            "x.42.n@example.org",
-            "210.-4.n@example.org",
-            "210.+4.n@example.org",
-            "210.42.n",
-            "",
-        ] {
-            assert_eq!(delivery_of_message_id(other), None, "{other}");
-        }
     }
 }

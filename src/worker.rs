@@ -16,12 +16,13 @@ use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
 
 use crate::config::{DeliverySettings, Settings};
-use crate::db::bounces::Policy;
-use crate::db::deliveries::{Bounce, BounceKind, Claimed, Outcome};
+use crate::db::deliveries::Claimed;
 use crate::db::{Db, parse_timestamp, timestamp};
+use crate::domain::Policy;
+use crate::domain::reply::Verdict;
+use crate::domain::{Bounce, BounceKind, Outcome};
 use crate::message::{MessageFactory, Recipient};
 use crate::metrics::Metrics;
-use crate::outcome::Verdict;
 use crate::pacing::DomainPacer;
 use crate::render::{RenderedIssue, Renderer};
 use crate::transport::{SendError, Transport};
@@ -70,7 +71,7 @@ impl Worker {
             factory: Arc::new(factory),
             renderer: Renderer::new(&settings.newsletter)?,
             settings: d.clone(),
-            bounce_policy: settings.bounces.policy(),
+            bounce_policy: Policy::from(&settings.bounces),
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             pacer: DomainPacer::new(&d.domain_rates, d.rate_per_second),
             metrics,

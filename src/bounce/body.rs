@@ -2,8 +2,8 @@
 //! transcript, and the copy of the returned message that servers append after it.
 
 use super::fields::Fields;
+use super::lines::{anchor, paragraph};
 use super::mime::Mail;
-use super::text::{anchor, paragraph};
 
 /// A report's readable text split into lines, with where the notice proper ends (the
 /// copy of the returned message starts), computed once for all recipients.

@@ -34,6 +34,7 @@ mod body;
 mod classify;
 mod codes;
 mod fields;
+mod lines;
 pub mod mbox;
 mod mime;
 mod phrases;
@@ -295,7 +296,7 @@ pub fn failure_reason(status: Option<&str>, diagnostic: &str) -> Reason {
 }
 
 /// The reason, named as for bounces, for an SMTP reply of our own relay: the worker judges
-/// such a reply by its codes (`crate::outcome`), and this names it so refusals at send
+/// such a reply by its codes (`crate::domain::reply`), and this names it so refusals at send
 /// time and returned mail are counted side by side.
 pub fn reason_of_reply(reply_code: Option<u16>, status: Option<&str>, text: &str) -> Reason {
     classify::reason(&Finding {

@@ -35,7 +35,7 @@ pub enum BouncesCommand {
 }
 
 pub(super) async fn list(ctx: &Context, limit: u32, class: Option<&str>) -> Result<()> {
-    let class = class.and_then(crate::db::bounces::BounceClass::parse);
+    let class = class.and_then(crate::domain::BounceClass::parse);
     let rows = ctx.db.recent_bounces(limit, class).await?;
     if rows.is_empty() {
         println!("no bounces recorded");

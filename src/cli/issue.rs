@@ -6,9 +6,9 @@ use anyhow::{Context as _, Result};
 use clap::Subcommand;
 
 use crate::db::Source;
-use crate::db::deliveries::{Schedule, ScheduleField};
 use crate::db::issues::Imported;
 use crate::domain::SubscriberEmail;
+use crate::domain::{Schedule, ScheduleField};
 use crate::message::Recipient;
 use crate::render::Renderer;
 use crate::startup::Context;

@@ -14,8 +14,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Settings, TransportKind};
-use crate::db::deliveries::SendAction;
 use crate::domain::IssueStatus;
+use crate::domain::SendAction;
 use crate::startup::{Application, Context, shutdown_signal};
 
 pub use bounces::BouncesCommand;

@@ -4,7 +4,7 @@ use anyhow::{Context as _, Result};
 use clap::Subcommand;
 
 use crate::db::Source;
-use crate::db::deliveries::SendAction;
+use crate::domain::SendAction;
 use crate::startup::{Context, shutdown_signal};
 
 #[derive(Debug, Subcommand)]

@@ -3,11 +3,11 @@
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use super::bounces::{self, BounceClass, NewBounce, Policy, Target};
+use super::bounces::{self, NewBounce, Target};
 use super::events::{self, Event, EventKind, Source};
 use super::{Db, Error, Result, now};
 use crate::domain::IssueStatus;
-use crate::outcome::Enhanced;
+use crate::domain::{Bounce, BounceClass, BounceKind, Outcome, Policy, Schedule, SendAction};
 
 /// A claimed delivery with everything needed to build its message.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -462,165 +462,6 @@ impl Db {
         }
         Ok(Some(p))
     }
-}
-
-/// When a send may start and when it is too late to start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Schedule {
-    pub start_at: Option<String>,
-    pub expires_at: Option<String>,
-}
-
-impl Schedule {
-    /// From a start time (RFC 3339) and an expiry (e.g. "6h", "2days") counted from the
-    /// start time or from now. Nonsense is refused before anything is stored; the error
-    /// says which field, and the caller names it the way its user wrote it (a CLI flag, a
-    /// JSON field).
-    pub fn parse(
-        at: Option<&str>,
-        expire_after: Option<&str>,
-    ) -> std::result::Result<Self, ScheduleError> {
-        use time::format_description::well_known::Rfc3339;
-        let refuse = |field, text: &str| ScheduleError {
-            field,
-            value: text.to_string(),
-        };
-        let start = match at {
-            Some(text) => Some(
-                time::OffsetDateTime::parse(text, &Rfc3339)
-                    .map_err(|_| refuse(ScheduleField::At, text))?,
-            ),
-            None => None,
-        };
-        let expires = match expire_after {
-            Some(text) => {
-                let duration = humantime::parse_duration(text)
-                    .map_err(|_| refuse(ScheduleField::ExpireAfter, text))?;
-                Some(start.unwrap_or_else(time::OffsetDateTime::now_utc) + duration)
-            }
-            None => None,
-        };
-        Ok(Self {
-            start_at: start.map(super::timestamp),
-            expires_at: expires.map(super::timestamp),
-        })
-    }
-}
-
-/// Which part of a schedule was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScheduleField {
-    At,
-    ExpireAfter,
-}
-
-/// A schedule value that is not a time or a duration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleError {
-    pub field: ScheduleField,
-    pub value: String,
-}
-
-impl std::fmt::Display for ScheduleError {
-    /// Without the field's name: see [`Schedule::parse`].
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let expected = match self.field {
-            ScheduleField::At => "an RFC 3339 time such as 2026-12-04T07:00:00Z",
-            ScheduleField::ExpireAfter => "a duration such as 6h or 2days",
-        };
-        write!(f, "{:?}: expected {expected}", self.value)
-    }
-}
-
-/// An operator's command for a send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendAction {
-    Pause,
-    Resume,
-    Cancel,
-}
-
-impl SendAction {
-    fn verb(self) -> &'static str {
-        match self {
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Cancel => "cancel",
-        }
-    }
-    fn past(self) -> &'static str {
-        match self {
-            Self::Pause => "paused",
-            Self::Resume => "resumed",
-            Self::Cancel => "cancelled",
-        }
-    }
-}
-
-/// How one delivery attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Sent {
-        message_id: String,
-        reply: String,
-    },
-    Retry {
-        due_at: String,
-        error: String,
-    },
-    /// Permanently refused; what that means for the subscriber is in the bounce's kind.
-    Failed(Bounce),
-    Suppressed {
-        reason: String,
-    },
-    /// The message cannot go out as it is (the relay refused the message itself, or it
-    /// cannot be built): the delivery waits, untouched, and the send pauses for the
-    /// operator, with `reason` shown by `send status`.
-    PauseSend {
-        reason: String,
-        error: String,
-    },
-}
-
-impl Outcome {
-    /// A short name for metrics and logs.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Sent { .. } => "sent",
-            Self::Retry { .. } => "retry",
-            Self::Failed(b) => match b.kind {
-                BounceKind::Hard => "hard_bounce",
-                BounceKind::Soft => "soft_bounce",
-                BounceKind::Blocked => "blocked",
-            },
-            Self::Suppressed { .. } => "suppressed",
-            Self::PauseSend { .. } => "send_paused",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BounceKind {
-    /// The address is dead: the subscriber is suppressed at once.
-    Hard,
-    /// Counted against the subscriber (mailbox full, retries expired), not suppressed.
-    Soft,
-    /// A policy block: not the subscriber's fault, no change to them.
-    Blocked,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Bounce {
-    pub kind: BounceKind,
-    /// Reply and enhanced status codes, e.g. "550 5.1.1".
-    pub status: String,
-    pub error: String,
-    /// The same codes apart, for the bounces table.
-    #[serde(skip)]
-    pub reply_code: Option<u16>,
-    #[serde(skip)]
-    pub enhanced: Option<Enhanced>,
 }
 
 /// Records a group of sent messages; `rows` is a JSON array of `{id, message_id, reply}`.

@@ -4,7 +4,7 @@ use super::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use super::webhook_events::Provider;
+use crate::domain::Provider;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {

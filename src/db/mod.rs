@@ -24,6 +24,7 @@ use sqlx::{ConnectOptions as _, SqlitePool};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use crate::domain::timestamp;
 pub use error::{Error, Result};
 pub use events::{Event, EventKind, Source};
 
@@ -101,21 +102,6 @@ impl Db {
 /// The current time in the stored format.
 pub fn now() -> String {
     timestamp(OffsetDateTime::now_utc())
-}
-
-/// Formats a time as stored: UTC, millisecond precision, sortable as text.
-pub fn timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
 }
 
 /// Parses a stored timestamp.

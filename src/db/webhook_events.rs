@@ -7,51 +7,13 @@ use super::Result;
 use serde::Serialize;
 use sqlx::SqliteConnection;
 
-use super::bounces::{BounceClass, NewBounce, Policy, Target as BounceTarget, target_select};
+use super::bounces::{NewBounce, Target as BounceTarget, target_select};
 use super::events::Source;
 use super::{Db, now};
 use crate::bounce::Reason;
-use crate::domain::SubscriberEmail;
-use crate::message::{MessageIdParts, message_id_parts};
-
-/// The relays whose webhooks mailroom understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// Amazon SES notifications delivered by SNS.
-    Ses,
-    Postmark,
-    Sendgrid,
-    Mailgun,
-}
-
-impl Provider {
-    pub const ALL: [Self; 4] = [Self::Ses, Self::Postmark, Self::Sendgrid, Self::Mailgun];
-
-    /// The name in `/webhooks/{provider}` and in the replay table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ses => "ses",
-            Self::Postmark => "postmark",
-            Self::Sendgrid => "sendgrid",
-            Self::Mailgun => "mailgun",
-        }
-    }
-
-    /// The `source` of the events it causes.
-    pub fn source(self) -> &'static str {
-        match self {
-            Self::Ses => "webhook:ses",
-            Self::Postmark => "webhook:postmark",
-            Self::Sendgrid => "webhook:sendgrid",
-            Self::Mailgun => "webhook:mailgun",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == name)
-    }
-}
+use crate::domain::message_id::{self, Parts as MessageIdParts};
+use crate::domain::{BounceClass, Policy};
+use crate::domain::{Provider, SubscriberEmail};
 
 /// What the relay says happened to one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -228,7 +190,7 @@ impl FoundRow {
 /// `issue.delivery.nonce@domain`, as `message::MessageFactory::build` writes it.
 /// A Message-ID as a relay reports it, perhaps still in angle brackets.
 fn our_message_id(id: &str) -> Option<MessageIdParts<'_>> {
-    message_id_parts(id.trim().trim_matches(['<', '>']))
+    message_id::parts(id.trim().trim_matches(['<', '>']))
 }
 
 /// Applies the event through the one bounce policy (`super::bounces::apply`), as for a

@@ -12,9 +12,9 @@ use serde_json::json;
 use super::AppState;
 use super::api::{ApiError, ApiResult, OptionalJson};
 use crate::db::Source;
-use crate::db::deliveries::{Schedule, ScheduleField, SendAction};
 use crate::db::issues::Imported;
 use crate::domain::Issue;
+use crate::domain::{Schedule, ScheduleField, SendAction};
 
 async fn require_issue(
     state: &AppState,

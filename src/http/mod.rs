@@ -57,7 +57,7 @@ pub struct AppState {
     admin_token: Option<[u8; 32]>,
     webhook_body_limit: usize,
     /// The one soft-bounce policy, shared with returned mail and the worker.
-    pub bounce_policy: crate::db::bounces::Policy,
+    pub bounce_policy: crate::domain::Policy,
     /// What handlers check against the configuration (e.g. a send's unsubscribe links).
     pub settings: Arc<crate::config::Settings>,
 }
@@ -82,7 +82,7 @@ impl AppState {
             admin_token: (!token.is_empty())
                 .then(|| Sha256::digest(token.expose().as_bytes()).into()),
             webhook_body_limit: ctx.settings.webhooks.max_body_bytes,
-            bounce_policy: ctx.settings.bounces.policy(),
+            bounce_policy: crate::domain::Policy::from(&ctx.settings.bounces),
             settings: Arc::new(ctx.settings.clone()),
             pages: Arc::new(Pages::new()?),
             client_address: Arc::new(client_ip::ClientAddress::new(http)),

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::db::webhook_events::{Applied, Provider};
+use crate::db::webhook_events::Applied;
+use crate::domain::Provider;
 use crate::webhooks::Rejection;
 
 /// Authenticates, then applies each event on its own; 200 with counts once all are

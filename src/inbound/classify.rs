@@ -6,7 +6,7 @@ use mail_parser::{HeaderValue, Message, MessageParser, PartType};
 use sha2::{Digest, Sha256};
 
 use crate::bounce::{self, Parsed, Report};
-use crate::message::delivery_of_message_id;
+use crate::domain::message_id;
 use crate::token::{TokenKeys, UnsubscribeClaim};
 
 /// MIME nesting deeper than this is refused. Real reports nest four levels at most
@@ -160,7 +160,7 @@ impl Classifier<'_> {
             .filter_map(|r| r.original.message_id.as_deref())
             .find_map(|id| {
                 Some(Origin::MessageId {
-                    delivery_id: delivery_of_message_id(id)?,
+                    delivery_id: message_id::delivery(id)?,
                     message_id: id.to_string(),
                 })
             })

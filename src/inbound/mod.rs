@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::bounce::{Class, Reason, Report as Returned};
-use crate::db::bounces::{Applied, BounceClass, NewBounce, Policy, Target};
+use crate::db::bounces::{Applied, NewBounce, Target};
 use crate::db::unsubscribe::Change;
 use crate::db::{Db, Source};
+use crate::domain::{BounceClass, Policy};
 use crate::token::TokenKeys;
 
 pub use classify::{Classifier, Kind, Origin, Refusal};
@@ -137,7 +138,7 @@ impl<'a> Inbound<'a> {
                 bounce_domain: &settings.delivery.bounce_domain,
                 max_bytes: settings.bounces.max_message_bytes,
             },
-            policy: settings.bounces.policy(),
+            policy: Policy::from(&settings.bounces),
         }
     }
 

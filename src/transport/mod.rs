@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::config::{Settings, TransportKind};
+use crate::domain::reply::{Enhanced, Verdict, classify};
 use crate::message::Outgoing;
-use crate::outcome::{Enhanced, Verdict, classify};
 
 /// A delivery attempt that did not succeed: the relay's reply (if there was one) and a
 /// description for the operator.

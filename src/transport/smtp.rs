@@ -26,8 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::SendError;
 use crate::config::{Settings, TlsMode};
+use crate::domain::reply::Enhanced;
 use crate::message::Outgoing;
-use crate::outcome::Enhanced;
 
 /// An idle connection older than this is checked with NOOP before it carries a message:
 /// relays close idle sessions (Postfix after 300 s) and a message must not be the probe.

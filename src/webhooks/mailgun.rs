@@ -6,7 +6,8 @@ use sha2::Sha256;
 
 use super::{Events, Rejection, Webhooks, failure, payload_key};
 use crate::config::MailgunWebhookSettings;
-use crate::db::webhook_events::{EventClass, Provider, ProviderEvent, Target};
+use crate::db::webhook_events::{EventClass, ProviderEvent, Target};
+use crate::domain::Provider;
 
 pub struct Mailgun {
     key: Hmac<Sha256>,

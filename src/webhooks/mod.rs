@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::bounce::{self, Reason};
 use crate::config::WebhookSettings;
-use crate::db::webhook_events::{EventClass, Provider, ProviderEvent};
+use crate::db::webhook_events::{EventClass, ProviderEvent};
+use crate::domain::Provider;
 use crate::token::TokenKeys;
 
 /// A request's events, one per recipient.

@@ -8,7 +8,8 @@ use subtle::ConstantTimeEq;
 
 use super::{Events, Rejection, failure, payload_key};
 use crate::config::PostmarkWebhookSettings;
-use crate::db::webhook_events::{EventClass, Provider, ProviderEvent, Target};
+use crate::db::webhook_events::{EventClass, ProviderEvent, Target};
+use crate::domain::Provider;
 
 pub struct Postmark {
     /// SHA-256 of `username:password`, compared in constant time.

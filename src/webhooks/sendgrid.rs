@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::der::{self, PublicKey};
 use super::{Events, Rejection, failure, payload_key};
 use crate::config::SendgridWebhookSettings;
-use crate::db::webhook_events::{EventClass, Provider, ProviderEvent, Target};
+use crate::db::webhook_events::{EventClass, ProviderEvent, Target};
+use crate::domain::Provider;
 
 const SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
 const TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";

@@ -10,7 +10,8 @@ use super::der::PublicKey;
 use super::fetch::{FetchError, Fetcher};
 use super::{Events, Rejection, Webhooks, failure};
 use crate::config::SesWebhookSettings;
-use crate::db::webhook_events::{EventClass, Provider, ProviderEvent, Target};
+use crate::db::webhook_events::{EventClass, ProviderEvent, Target};
+use crate::domain::Provider;
 
 /// Recipients per notification at most; SES names one per message we send.
 const MAX_RECIPIENTS: usize = 100;
