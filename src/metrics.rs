@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::db::Db;
+use crate::domain::{DeliveryStatus, SubscriberStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -81,28 +82,30 @@ impl Metrics {
     pub async fn render(&self, db: &Db) -> Result<String> {
         let stats = db.subscriber_stats().await?;
         for (status, n) in [
-            ("active", stats.active),
-            ("pending", stats.pending),
-            ("unsubscribed", stats.unsubscribed),
-            ("bounced", stats.bounced),
-            ("complained", stats.complained),
+            (SubscriberStatus::Active, stats.active),
+            (SubscriberStatus::Pending, stats.pending),
+            (SubscriberStatus::Unsubscribed, stats.unsubscribed),
+            (SubscriberStatus::Bounced, stats.bounced),
+            (SubscriberStatus::Complained, stats.complained),
         ] {
             self.subscribers
                 .get_or_create(&StatusLabel {
-                    status: status.into(),
+                    status: status.as_str().into(),
                 })
                 .set(n);
         }
-        for state in ["queued", "sending", "sent", "retry", "failed", "suppressed"] {
+        for state in DeliveryStatus::ALL {
             self.queue
                 .get_or_create(&StatusLabel {
-                    status: state.into(),
+                    status: state.as_str().into(),
                 })
                 .set(0);
         }
         for (state, n) in db.open_queue_counts().await? {
             self.queue
-                .get_or_create(&StatusLabel { status: state })
+                .get_or_create(&StatusLabel {
+                    status: state.as_str().into(),
+                })
                 .set(n);
         }
         let mut out = String::new();

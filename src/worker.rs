@@ -20,7 +20,7 @@ use crate::db::deliveries::Claimed;
 use crate::db::{Db, parse_timestamp, timestamp};
 use crate::domain::Policy;
 use crate::domain::reply::Verdict;
-use crate::domain::{Bounce, BounceKind, Outcome};
+use crate::domain::{Bounce, BounceKind, Outcome, SubscriberStatus};
 use crate::message::{MessageFactory, Recipient};
 use crate::metrics::Metrics;
 use crate::pacing::DomainPacer;
@@ -294,7 +294,7 @@ impl Worker {
     }
 
     async fn attempt(&self, c: &Claimed) -> Result<Outcome> {
-        if c.subscriber_status != "active" {
+        if c.subscriber_status != SubscriberStatus::Active {
             // Left the list after the send was queued: they get nothing.
             return Ok(Outcome::Suppressed {
                 reason: format!("subscriber is {}", c.subscriber_status),

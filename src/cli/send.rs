@@ -92,7 +92,7 @@ pub(super) async fn follow(ctx: &Context, number: u32) -> Result<()> {
         );
         bar.set_position(done as u64);
         bar.set_message(line.clone());
-        let finished = matches!(p.status.as_str(), "done" | "cancelled");
+        let finished = p.status.is_over();
         if bar.is_hidden() && (finished || samples.len() % 5 == 1) {
             println!("issue #{number}: {line}");
         }

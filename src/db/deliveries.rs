@@ -7,7 +7,10 @@ use super::bounces::{self, NewBounce, Target};
 use super::events::{self, Event, EventKind, Source};
 use super::{Db, Error, Result, now};
 use crate::domain::IssueStatus;
-use crate::domain::{Bounce, BounceClass, BounceKind, Outcome, Policy, Schedule, SendAction};
+use crate::domain::{
+    Bounce, BounceClass, BounceKind, DeliveryStatus, Outcome, Policy, Schedule, SendAction,
+    SendStatus, SubscriberStatus,
+};
 
 /// A claimed delivery with everything needed to build its message.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -21,14 +24,14 @@ pub struct Claimed {
     pub created_at: String,
     pub email: String,
     pub name: String,
-    pub subscriber_status: String,
+    pub subscriber_status: SubscriberStatus,
     pub attributes: String,
 }
 
 /// Per-state counts of one send.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Progress {
-    pub status: String,
+    pub status: SendStatus,
     /// Why it is paused, while it is.
     pub paused_reason: Option<String>,
     pub total: i64,
@@ -278,7 +281,7 @@ impl Db {
              WHERE status IN ('running', 'paused') AND attempted = 0
                AND expires_at IS NOT NULL AND expires_at <= ?1
              RETURNING id, issue_id",
-            "cancelled",
+            IssueStatus::Cancelled,
             EventKind::SendCancelled,
             Some("expired before it could start"),
         )
@@ -286,7 +289,7 @@ impl Db {
     }
 
     /// Deliveries of running and paused sends, per state.
-    pub async fn open_queue_counts(&self) -> Result<Vec<(String, i64)>> {
+    pub async fn open_queue_counts(&self) -> Result<Vec<(DeliveryStatus, i64)>> {
         Ok(sqlx::query_as(
             "SELECT d.status, count(*) FROM deliveries d JOIN sends s ON s.id = d.send_id
              WHERE s.status IN ('running', 'paused') GROUP BY d.status",
@@ -323,7 +326,7 @@ impl Db {
                  SELECT 1 FROM deliveries d
                  WHERE d.send_id = sends.id AND d.status IN ('queued', 'sending', 'retry'))
              RETURNING id, issue_id",
-            "sent",
+            IssueStatus::Sent,
             EventKind::SendFinished,
             None,
         )
@@ -335,7 +338,7 @@ impl Db {
     async fn end_sends(
         &self,
         update: &'static str,
-        issue_status: &str,
+        issue_status: IssueStatus,
         kind: EventKind,
         reason: Option<&str>,
     ) -> Result<Vec<i64>> {
@@ -369,18 +372,15 @@ impl Db {
         number: u32,
         action: SendAction,
         from: Source,
-    ) -> Result<String> {
-        let (from_states, to, kind): (&[&str], &str, EventKind) = match action {
-            SendAction::Pause => (&["running"], "paused", EventKind::SendPaused),
-            SendAction::Resume => (&["paused"], "running", EventKind::SendResumed),
-            SendAction::Cancel => (
-                &["running", "paused"],
-                "cancelled",
-                EventKind::SendCancelled,
-            ),
+    ) -> Result<SendStatus> {
+        use SendStatus::{Cancelled, Paused, Running};
+        let (from_states, to, kind): (&[SendStatus], SendStatus, EventKind) = match action {
+            SendAction::Pause => (&[Running], Paused, EventKind::SendPaused),
+            SendAction::Resume => (&[Paused], Running, EventKind::SendResumed),
+            SendAction::Cancel => (&[Running, Paused], Cancelled, EventKind::SendCancelled),
         };
         let mut tx = self.begin_write().await?;
-        let send: Option<(i64, i64, String)> = sqlx::query_as(
+        let send: Option<(i64, i64, SendStatus)> = sqlx::query_as(
             "SELECT s.id, s.issue_id, s.status FROM sends s JOIN issues i ON i.id = s.issue_id WHERE i.number = ?",
         )
         .bind(number)
@@ -392,7 +392,7 @@ impl Db {
                 action.verb()
             )));
         };
-        if !from_states.contains(&status.as_str()) {
+        if !from_states.contains(&status) {
             return Err(Error::conflict(format!(
                 "the send of issue #{number} is {status}; it cannot be {}",
                 action.past()
@@ -427,7 +427,7 @@ impl Db {
 
     /// Progress of the send of issue `number`, if it has one.
     pub async fn send_progress(&self, number: u32) -> Result<Option<Progress>> {
-        let send: Option<(i64, String, i64, Option<String>)> = sqlx::query_as(
+        let send: Option<(i64, SendStatus, i64, Option<String>)> = sqlx::query_as(
             "SELECT s.id, s.status, s.total, s.paused_reason FROM sends s
              JOIN issues i ON i.id = s.issue_id WHERE i.number = ?",
         )
@@ -437,28 +437,32 @@ impl Db {
         let Some((send_id, status, total, paused_reason)) = send else {
             return Ok(None);
         };
-        let counts: Vec<(String, i64)> = sqlx::query_as(
+        let counts: Vec<(DeliveryStatus, i64)> = sqlx::query_as(
             "SELECT status, count(*) FROM deliveries WHERE send_id = ? GROUP BY status",
         )
         .bind(send_id)
         .fetch_all(self.pool())
         .await?;
         let mut p = Progress {
-            paused_reason: paused_reason.filter(|_| status == "paused"),
+            paused_reason: paused_reason.filter(|_| status == SendStatus::Paused),
             status,
             total,
-            ..Default::default()
+            queued: 0,
+            sending: 0,
+            sent: 0,
+            retry: 0,
+            failed: 0,
+            suppressed: 0,
         };
         for (state, n) in counts {
-            match state.as_str() {
-                "queued" => p.queued = n,
-                "sending" => p.sending = n,
-                "sent" => p.sent = n,
-                "retry" => p.retry = n,
-                "failed" => p.failed = n,
-                "suppressed" => p.suppressed = n,
-                _ => {}
-            }
+            *match state {
+                DeliveryStatus::Queued => &mut p.queued,
+                DeliveryStatus::Sending => &mut p.sending,
+                DeliveryStatus::Sent => &mut p.sent,
+                DeliveryStatus::Retry => &mut p.retry,
+                DeliveryStatus::Failed => &mut p.failed,
+                DeliveryStatus::Suppressed => &mut p.suppressed,
+            } = n;
         }
         Ok(Some(p))
     }

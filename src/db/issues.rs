@@ -30,7 +30,7 @@ pub struct StoredIssue {
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
-    status: String,
+    status: IssueStatus,
     content: String,
     content_hash: Option<String>,
     created_at: String,
@@ -43,7 +43,7 @@ impl TryFrom<Row> for StoredIssue {
     fn try_from(r: Row) -> Result<Self> {
         Ok(Self {
             id: r.id,
-            status: r.status.parse().map_err(Error::internal)?,
+            status: r.status,
             issue: serde_json::from_str(&r.content)
                 .map_err(|e| Error::internal(format!("stored content of issue {}: {e}", r.id)))?,
             content_hash: r.content_hash,
@@ -67,7 +67,7 @@ impl Db {
     ) -> Result<Imported> {
         let content = serde_json::to_string(issue)?;
         let mut tx = self.begin_write().await?;
-        let existing: Option<(i64, String, String)> =
+        let existing: Option<(i64, IssueStatus, String)> =
             sqlx::query_as("SELECT id, status, content FROM issues WHERE number = ?")
                 .bind(issue.number)
                 .fetch_optional(&mut *tx)
@@ -90,7 +90,7 @@ impl Db {
                 .await?;
                 (id, Imported::Created)
             }
-            Some((_, status, _)) if status != "draft" => {
+            Some((_, status, _)) if status != IssueStatus::Draft => {
                 return Err(Error::conflict(format!(
                     "issue #{} is {status}: its content is frozen and cannot be changed; \
                      import the corrected issue under a new number",

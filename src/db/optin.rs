@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 use super::events::{self, Event, EventKind, Source};
 use super::subscribers::{NewSubscriber, email_hash};
 use super::{Db, timestamp};
-use crate::domain::SubscriberEmail;
+use crate::domain::{SubscriberEmail, SubscriberStatus};
 
 /// What a subscribe request led to. The HTTP answer is the same for every one of these;
 /// the difference only decides whether mail goes out.
@@ -61,21 +61,23 @@ pub struct Candidate {
 #[derive(sqlx::FromRow)]
 struct Row {
     email: String,
-    status: String,
+    status: SubscriberStatus,
     unsubscribed_at: Option<String>,
 }
 
 impl Row {
     fn standing(&self, issued: &str) -> Standing {
-        match self.status.as_str() {
-            "pending" => Standing::Confirmable,
-            "active" => Standing::Active,
+        match self.status {
+            SubscriberStatus::Pending => Standing::Confirmable,
+            SubscriberStatus::Active => Standing::Active,
             // Stored times sort as text; a link made after the unsubscribe is a new request.
-            "unsubscribed" if self.unsubscribed_at.as_deref().is_none_or(|u| u <= issued) => {
+            SubscriberStatus::Unsubscribed
+                if self.unsubscribed_at.as_deref().is_none_or(|u| u <= issued) =>
+            {
                 Standing::Confirmable
             }
-            "unsubscribed" => Standing::Stale,
-            _ => Standing::Closed,
+            SubscriberStatus::Unsubscribed => Standing::Stale,
+            SubscriberStatus::Bounced | SubscriberStatus::Complained => Standing::Closed,
         }
     }
 }
@@ -138,7 +140,7 @@ impl Db {
         .bind(timestamp(now - resend_after))
         .fetch_optional(&mut *tx)
         .await?;
-        let status: Option<String> = match &resend {
+        let status: Option<SubscriberStatus> = match &resend {
             Some(_) => None,
             None => {
                 sqlx::query_scalar("SELECT status FROM subscribers WHERE email = ?")
@@ -148,14 +150,16 @@ impl Db {
             }
         };
         tx.commit().await?;
-        Ok(match (resend, status.as_deref()) {
+        Ok(match (resend, status) {
             (Some((subscriber_id, email)), _) => Requested::Send(Outstanding {
                 subscriber_id,
                 email,
                 sent_at: now,
             }),
-            (None, Some("active")) => Requested::Active,
-            (None, Some("pending" | "unsubscribed")) => Requested::Throttled,
+            (None, Some(SubscriberStatus::Active)) => Requested::Active,
+            (None, Some(SubscriberStatus::Pending | SubscriberStatus::Unsubscribed)) => {
+                Requested::Throttled
+            }
             // Bounced, complained, or erased after either.
             (None, _) => Requested::Closed,
         })
@@ -229,7 +233,7 @@ impl Db {
             .bind(Source::Form.as_str())
             .bind(&ip)
             .bind(subscriber_id)
-            .bind(&row.status)
+            .bind(row.status)
             .bind(&row.unsubscribed_at)
             .execute(&mut *tx)
             .await?

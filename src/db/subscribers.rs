@@ -47,7 +47,7 @@ pub enum Added {
     /// Already on the list with this status; left exactly as it was.
     Exists {
         id: i64,
-        status: String,
+        status: SubscriberStatus,
     },
     /// Removed on request earlier; only fresh consent (double opt-in) brings them back.
     Erased,
@@ -56,7 +56,7 @@ pub enum Added {
 /// What removing a subscriber did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removed {
-    Done { status: String },
+    Done { status: SubscriberStatus },
     Unknown,
 }
 
@@ -80,7 +80,7 @@ pub struct Subscriber {
     pub id: i64,
     pub email: String,
     pub name: String,
-    pub status: String,
+    pub status: SubscriberStatus,
     /// A JSON object of free-form values, available to templates.
     pub attributes: String,
     pub consent_source: String,
@@ -108,7 +108,7 @@ impl Db {
     /// Adds an active subscriber. An existing address is reported, never revived or changed.
     pub async fn add_subscriber(&self, new: &NewSubscriber, from: Source) -> Result<Added> {
         let mut tx = self.begin_write().await?;
-        let existing: Option<(i64, String)> =
+        let existing: Option<(i64, SubscriberStatus)> =
             sqlx::query_as("SELECT id, status FROM subscribers WHERE email = ?")
                 .bind(new.email.as_str())
                 .fetch_optional(&mut *tx)
@@ -193,7 +193,7 @@ impl Db {
     /// events go; a hash of the address stays so no import or API call re-adds them.
     pub async fn remove_subscriber(&self, id: i64, from: Source) -> Result<Removed> {
         let mut tx = self.begin_write().await?;
-        let row: Option<(String, String)> =
+        let row: Option<(String, SubscriberStatus)> =
             sqlx::query_as("SELECT email, status FROM subscribers WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -211,7 +211,7 @@ impl Db {
                  erased_at = excluded.erased_at",
         )
         .bind(&hash)
-        .bind(&status)
+        .bind(status)
         .bind(&at)
         .execute(&mut *tx)
         .await?;
@@ -332,20 +332,19 @@ impl Db {
     }
 
     pub async fn subscriber_stats(&self) -> Result<Stats> {
-        let rows: Vec<(String, i64)> =
+        let rows: Vec<(SubscriberStatus, i64)> =
             sqlx::query_as("SELECT status, count(*) FROM subscribers GROUP BY status")
                 .fetch_all(self.pool())
                 .await?;
         let mut stats = Stats::default();
         for (status, n) in rows {
-            match status.as_str() {
-                "pending" => stats.pending = n,
-                "active" => stats.active = n,
-                "unsubscribed" => stats.unsubscribed = n,
-                "bounced" => stats.bounced = n,
-                "complained" => stats.complained = n,
-                _ => {}
-            }
+            *match status {
+                SubscriberStatus::Pending => &mut stats.pending,
+                SubscriberStatus::Active => &mut stats.active,
+                SubscriberStatus::Unsubscribed => &mut stats.unsubscribed,
+                SubscriberStatus::Bounced => &mut stats.bounced,
+                SubscriberStatus::Complained => &mut stats.complained,
+            } = n;
         }
         Ok(stats)
     }
@@ -380,7 +379,7 @@ pub struct ChunkOutcome {
 
 struct Existing {
     id: i64,
-    status: String,
+    status: SubscriberStatus,
     name: String,
     attributes: String,
     created_at: String,
@@ -409,7 +408,7 @@ pub async fn import_chunk(
     let mut outcome = ChunkOutcome::default();
     let emails = serde_json::to_string(&rows.iter().map(|r| r.email.as_str()).collect::<Vec<_>>())?;
     let existing: HashMap<String, Existing> =
-        sqlx::query_as::<_, (String, i64, String, String, String, String)>(
+        sqlx::query_as::<_, (String, i64, SubscriberStatus, String, String, String)>(
             "SELECT email, id, status, name, attributes, created_at FROM subscribers
          WHERE email IN (SELECT value FROM json_each(?))",
         )
@@ -468,14 +467,10 @@ pub async fn import_chunk(
         };
         if old.created_at == at {
             outcome.duplicates += 1;
-        } else if old
-            .status
-            .parse::<SubscriberStatus>()
-            .is_ok_and(SubscriberStatus::is_closed)
-        {
+        } else if old.status.is_closed() {
             outcome
                 .skipped
-                .push((row.line, email.to_string(), old.status.clone()));
+                .push((row.line, email.to_string(), old.status.to_string()));
         } else {
             let name = if row.name.is_empty() {
                 &old.name

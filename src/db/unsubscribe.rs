@@ -4,13 +4,14 @@ use super::Result;
 
 use super::events::{self, Event, EventKind, Source};
 use super::{Db, now};
+use crate::domain::SubscriberStatus;
 
 /// A subscriber as the unsubscribe page needs them.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Member {
     pub id: i64,
     pub email: String,
-    pub status: String,
+    pub status: SubscriberStatus,
 }
 
 /// What an unsubscribe or resubscribe request did.
@@ -21,7 +22,7 @@ pub enum Change {
     /// Nothing to do: already in the requested state.
     Unchanged,
     /// Bounced or complained: the list stays closed to them whatever the request.
-    Blocked(String),
+    Blocked(SubscriberStatus),
     /// The token named nobody (e.g. a preview's sample subscriber).
     Unknown,
 }
@@ -77,14 +78,14 @@ impl Db {
             .await?
             .rows_affected();
         if changed == 0 {
-            let status: Option<String> =
+            let status: Option<SubscriberStatus> =
                 sqlx::query_scalar("SELECT status FROM subscribers WHERE id = ?")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
             return Ok(match status {
                 None => Change::Unknown,
-                Some(s) if t.already.contains(&s.as_str()) => Change::Unchanged,
+                Some(s) if t.already.contains(&s) => Change::Unchanged,
                 Some(other) => Change::Blocked(other),
             });
         }
@@ -102,19 +103,19 @@ impl Db {
 struct Transition {
     update: &'static str,
     kind: EventKind,
-    already: &'static [&'static str],
+    already: &'static [SubscriberStatus],
 }
 
 const UNSUBSCRIBE: Transition = Transition {
     update: "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?1, updated_at = ?1
              WHERE id = ?2 AND status IN ('active', 'pending')",
     kind: EventKind::Unsubscribed,
-    already: &["unsubscribed"],
+    already: &[SubscriberStatus::Unsubscribed],
 };
 
 const RESUBSCRIBE: Transition = Transition {
     update: "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, updated_at = ?1
              WHERE id = ?2 AND status = 'unsubscribed'",
     kind: EventKind::Resubscribed,
-    already: &["active", "pending"],
+    already: &[SubscriberStatus::Active, SubscriberStatus::Pending],
 };

@@ -1,8 +1,91 @@
 //! How one delivery attempt ended, as the worker decides it from the relay's reply.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use super::reply::Enhanced;
+
+/// Where one delivery (an issue to one subscriber) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Claimed by a worker, under a lease.
+    Sending,
+    Sent,
+    /// Failed for now; due again at `due_at`.
+    Retry,
+    /// Refused for good.
+    Failed,
+    /// The subscriber left the list before their turn: nothing was sent.
+    Suppressed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [Self; 6] = [
+        Self::Queued,
+        Self::Sending,
+        Self::Sent,
+        Self::Retry,
+        Self::Failed,
+        Self::Suppressed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+        }
+    }
+}
+
+/// Where a send (an issue to its whole list) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum SendStatus {
+    Running,
+    /// By the operator, or by itself (see `sends.paused_reason`).
+    Paused,
+    /// Nothing left to do.
+    Done,
+    Cancelled,
+}
+
+impl SendStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Done => "done",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Done or cancelled: nothing more will happen to it.
+    pub fn is_over(self) -> bool {
+        matches!(self, Self::Done | Self::Cancelled)
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for SendStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

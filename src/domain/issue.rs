@@ -143,8 +143,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Where an issue is in its life. Content may change only while `Draft`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum IssueStatus {
     Draft,
     Finalized,

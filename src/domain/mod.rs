@@ -10,7 +10,7 @@ mod schedule;
 mod subscriber;
 mod suppression;
 
-pub use delivery::{Bounce, BounceKind, Outcome};
+pub use delivery::{Bounce, BounceKind, DeliveryStatus, Outcome, SendStatus};
 pub use email::SubscriberEmail;
 pub use issue::{
     ContentHash, ControlCharacter, Issue, IssueStatus, Item, Section, describe_control,

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 
 /// `pending` until confirmed; `active` receives issues; the other three receive nothing
 /// ever again, and no import, API call or form can bring them back without fresh consent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum, sqlx::Type,
+)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum SubscriberStatus {
     Pending,
     Active,

@@ -223,7 +223,7 @@ pub async fn update(
         .map_err(|e| unprocessable(format!("status: {e}")))?;
     match status {
         None => {}
-        Some(s) if s.as_str() == current.status => {}
+        Some(s) if s == current.status => {}
         Some(SubscriberStatus::Unsubscribed) => {
             if let Change::Blocked(status) = state.db.unsubscribe(id, None, Source::Admin).await? {
                 return Err(ApiError::conflict(format!(

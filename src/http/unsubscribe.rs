@@ -10,6 +10,7 @@ use super::AppState;
 use super::pages::{PageState, mask_email};
 use crate::db::Source;
 use crate::db::unsubscribe::Change;
+use crate::domain::SubscriberStatus;
 use crate::token::UnsubscribeClaim;
 
 /// What a POST asks for.
@@ -33,10 +34,10 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
         Ok(None) => return invalid(&state),
         Err(e) => return super::pages::failure(e, "unsubscribe"),
     };
-    let page = match member.status.as_str() {
-        "active" | "pending" => PageState::Confirm,
-        "unsubscribed" => PageState::Unsubscribed,
-        _ => PageState::Closed,
+    let page = match member.status {
+        SubscriberStatus::Active | SubscriberStatus::Pending => PageState::Confirm,
+        SubscriberStatus::Unsubscribed => PageState::Unsubscribed,
+        SubscriberStatus::Bounced | SubscriberStatus::Complained => PageState::Closed,
     };
     state.pages.render(
         StatusCode::OK,
