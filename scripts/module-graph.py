@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The crate's module import graph: which module uses which, and any cycles.
 
-    python3 scripts/module-graph.py            # cycles (exit 1 if any) and layer violations
+    python3 scripts/module-graph.py            # cycles and layer violations (exit 1 if any)
     python3 scripts/module-graph.py --edges    # every edge, for a picture
+    python3 scripts/module-graph.py --layers   # the edges between top-level modules, by layer
 
 A module is a file under src/ (src/db/bounces.rs is `db::bounces`, src/db/mod.rs is `db`).
 An edge A -> B means A names `crate::B…` (in a `use` or a path), or `super::…` resolving to
@@ -14,6 +15,28 @@ import re
 import sys
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+# ARCHITECTURE.md draws these. A module may use modules of lower layers, and modules of its
+# own layer as long as that makes no cycle; never a higher layer.
+LAYERS = [
+    ("domain", ["domain"]),
+    ("pure logic", ["issue_file", "bounce", "token"]),
+    ("settings", ["config"]),
+    ("rendering", ["render", "message"]),
+    ("data", ["db"]),
+    ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
+                  "webhooks", "optin", "subscribers"]),
+    ("interfaces", ["http", "startup", "cli", "main"]),
+]
+
+
+def layer_of(module):
+    top = module.split("::")[0] or "main"
+    for n, (_, members) in enumerate(LAYERS):
+        if top in members:
+            return n
+    return None
 
 
 def module_of(path):
@@ -160,6 +183,24 @@ def main():
             for t in sorted(edges[m]):
                 print(f"{m} -> {t}")
         return 0
+    if "--layers" in sys.argv:
+        tops = sorted({(m.split("::")[0], t.split("::")[0]) for m in edges for t in edges[m]
+                       if m.split("::")[0] != t.split("::")[0]})
+        for n, (name, members) in enumerate(LAYERS):
+            print(f"{n} {name}: {', '.join(members)}")
+            for a, b in tops:
+                if a in members:
+                    print(f"    {a} -> {b}")
+        return 0
+    problems = 0
+    for m in sorted(edges):
+        if layer_of(m) is None:
+            print(f"unplaced: {m} (add its top-level module to LAYERS and ARCHITECTURE.md)")
+            problems += 1
+        for t in sorted(edges[m]):
+            if None not in (layer_of(m), layer_of(t)) and layer_of(t) > layer_of(m):
+                print(f"upward: {m} ({LAYERS[layer_of(m)][0]}) -> {t} ({LAYERS[layer_of(t)][0]})")
+                problems += 1
     found = cycles(edges)
     for comp in found:
         print("cycle:", ", ".join(comp))
@@ -168,9 +209,9 @@ def main():
             for b in sorted(edges[a]):
                 if b in comp:
                     print(f"    {a} -> {b}")
-    if not found:
-        print(f"no cycles among {len(edges)} modules")
-    return 1 if found else 0
+    if not found and not problems:
+        print(f"no cycles and no upward imports among {len(edges)} modules")
+    return 1 if found or problems else 0
 
 
 if __name__ == "__main__":
