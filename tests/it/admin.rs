@@ -1,6 +1,6 @@
 //! The admin API over real HTTP: a CMS hands over an issue as JSON, finalizes and sends it.
 
-use crate::helpers::{Instance, repo_path};
+use crate::helpers::{Http, Instance, Sql, repo_path};
 
 const TOKEN: &str = "admin-token-for-tests-0123456789";
 

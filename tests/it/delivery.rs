@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use mail_parser::{Message, MessageParser};
 use mailroom::token::TokenKeys;
 
-use crate::helpers::{Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, TOKEN_KEY, TestCertificate};
+use crate::helpers::{
+    Http, Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, Sql, TOKEN_KEY, TestCertificate,
+};
 
 const SUBSCRIBERS: &str =
     "email,name\nada@example.org,Ada Lovelace\njose@example.com,José Müller\nnoname@example.net,\n";

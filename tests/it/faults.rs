@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use crate::helpers::{Instance, TestCertificate};
+use crate::helpers::{Instance, Sql, TestCertificate};
 
 #[derive(Default)]
 pub struct Relay {

@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 
 use mailroom::token::TokenKeys;
 
-use crate::helpers::{Instance, Received, SmtpServer, TOKEN_KEY, mailroom_command, repo_path};
+use crate::helpers::{Instance, Received, SmtpServer, Sql, TOKEN_KEY, mailroom_command, repo_path};
 
 pub(crate) const LIST: &str =
     "email,name\nada@example.org,Ada\nkim@example.com,Kim\nlee@example.net,Lee\n";

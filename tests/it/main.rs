@@ -1,6 +1,7 @@
 //! mailroom's integration tests: one binary, real parts (SQLite files, the `mailroom`
 //! binary, an SMTP server speaking the protocol, headless Chromium).
 
+mod app;
 mod helpers;
 
 mod admin;

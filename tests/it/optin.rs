@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use mailroom::token::{ConfirmClaim, TokenKeys, UnsubscribeClaim};
 use time::OffsetDateTime;
 
-use crate::helpers::{Instance, Received, Reply, Served, SmtpServer, TOKEN_KEY};
+use crate::helpers::{Http, Instance, Received, Reply, Served, SmtpServer, Sql, TOKEN_KEY};
 
 const JSON: &str = "application/json";
 

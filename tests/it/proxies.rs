@@ -4,7 +4,7 @@
 
 use mailroom::token::{TokenKeys, UnsubscribeClaim};
 
-use crate::helpers::{Instance, Served, TOKEN_KEY};
+use crate::helpers::{Http, Instance, Served, Sql, TOKEN_KEY};
 
 /// `n` active subscribers r0@…r{n-1}@example.org, the sample issue queued, HTTP served.
 fn setup(n: usize, http: &str) -> (Instance, Served) {

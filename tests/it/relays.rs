@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::faults;
-use crate::helpers::{Instance, SmtpServer, TestCertificate};
+use crate::helpers::{Instance, SmtpServer, Sql, TestCertificate};
 
 fn subscribers(n: usize) -> String {
     let mut csv = String::from("email,name\n");

@@ -1,7 +1,7 @@
 //! The subscriber list from the CLI: addresses, import, export, listing and removal, on a
 //! real SQLite file.
 
-use crate::helpers::Instance;
+use crate::helpers::{Instance, Sql};
 
 #[test]
 fn idn_addresses_are_stored_as_punycode_and_found_either_way() {

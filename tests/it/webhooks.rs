@@ -17,7 +17,7 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Instance, Reply, Served, TOKEN_KEY, TestCertificate};
+use crate::helpers::{Instance, Reply, Served, Sql, TOKEN_KEY, TestCertificate};
 
 const LIST: &str = "email,name\nkim@example.org,Kim\nlee@example.org,Lee\nsam@example.org,Sam\n";
 
