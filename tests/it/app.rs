@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use mailroom::config::Settings;
@@ -112,6 +113,13 @@ impl TestApp {
                 .run_until_stopped(self.shutdown.subscribe(), true),
         )
         .expect("the worker drains")
+    }
+
+    /// Waits until the confirmation emails accepted so far were handed to the transport
+    /// (or failed and were forgotten): they are sent after the response.
+    pub fn confirmations_sent(&self) {
+        let optin = self.optin.as_ref().expect("running");
+        self.block_on(optin.drain(Duration::from_secs(30)));
     }
 
     /// Runs `mailroom ARGS` in this process, to set things up; what it prints goes to the
