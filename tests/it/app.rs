@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Parser;
@@ -17,7 +18,7 @@ use mailroom::config::Settings;
 use mailroom::db::Db;
 use mailroom::optin::Confirmations;
 use mailroom::startup::Application;
-use mailroom::worker::Worker;
+use mailroom::worker::{Step, Worker};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
@@ -105,6 +106,13 @@ impl TestApp {
         self.worker.as_ref().expect("running")
     }
 
+    /// One batch of the worker: what it claimed and attempted, or why it did nothing.
+    pub fn deliver_batch(&self) -> Step {
+        let keep_going = AtomicBool::new(false);
+        self.block_on(self.worker().try_execute_batch(&keep_going))
+            .expect("a delivery batch")
+    }
+
     /// Delivers until nothing is due, as `mailroom worker --drain` does (sends whose
     /// deliveries are all done are marked done); returns the delivery attempts made.
     pub fn deliver_all(&self) -> u64 {
@@ -120,6 +128,15 @@ impl TestApp {
     pub fn confirmations_sent(&self) {
         let optin = self.optin.as_ref().expect("running");
         self.block_on(optin.drain(Duration::from_secs(30)));
+    }
+
+    /// A send's progress, as the admin API shows it (`GET /api/sends/NUMBER`).
+    pub fn progress(&self, number: u32) -> serde_json::Value {
+        let progress = self
+            .block_on(self.db.send_progress(number))
+            .expect("send progress")
+            .unwrap_or_else(|| panic!("issue #{number} has no send"));
+        serde_json::to_value(progress).unwrap()
     }
 
     /// Runs `mailroom ARGS` in this process, to set things up; what it prints goes to the
