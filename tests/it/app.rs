@@ -108,8 +108,8 @@ impl TestApp {
 
     /// One batch of the worker: what it claimed and attempted, or why it did nothing.
     pub fn deliver_batch(&self) -> Step {
-        let keep_going = AtomicBool::new(false);
-        self.block_on(self.worker().try_execute_batch(&keep_going))
+        let stop = AtomicBool::new(false);
+        self.block_on(self.worker().try_execute_batch(&stop))
             .expect("a delivery batch")
     }
 
