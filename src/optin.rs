@@ -7,11 +7,11 @@ use anyhow::{Context as _, Result};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Semaphore;
 
+use crate::config::Settings;
 use crate::db::Db;
 use crate::db::optin::Outstanding;
 use crate::message::MessageFactory;
 use crate::render::Renderer;
-use crate::startup::Context;
 use crate::token::ConfirmClaim;
 use crate::transport::Transport;
 
@@ -42,13 +42,13 @@ pub struct Confirmations {
 }
 
 impl Confirmations {
-    pub fn new(ctx: &Context) -> Result<Self> {
-        let settings = &ctx.settings;
+    /// `settings` choose the transport, the templates and the links' base URL.
+    pub fn new(settings: &Settings, db: Db, factory: MessageFactory) -> Result<Self> {
         Ok(Self {
-            db: ctx.db.clone(),
+            db,
             transport: Transport::from_settings(settings)?,
             renderer: Renderer::new(&settings.newsletter)?,
-            factory: ctx.factory.clone(),
+            factory,
             base_url: settings
                 .newsletter
                 .base_url

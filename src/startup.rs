@@ -12,6 +12,7 @@ use crate::db::Db;
 use crate::http::{AppState, router};
 use crate::message::MessageFactory;
 use crate::metrics::Metrics;
+use crate::optin::Confirmations;
 use crate::token::TokenKeys;
 use crate::worker::Worker;
 
@@ -35,6 +36,18 @@ impl Context {
             factory,
             metrics,
         })
+    }
+
+    /// The HTTP handlers' state, with a sender of double opt-in confirmations of its own.
+    pub fn app_state(&self) -> Result<AppState> {
+        let optin = Confirmations::new(&self.settings, self.db.clone(), self.factory.clone())?;
+        AppState::new(
+            &self.settings,
+            self.db.clone(),
+            self.factory.keys().clone(),
+            self.metrics.clone(),
+            Arc::new(optin),
+        )
     }
 
     pub fn worker(&self) -> Result<Worker> {
@@ -69,6 +82,7 @@ async fn token_keys(settings: &Settings, db: &Db) -> Result<TokenKeys> {
 pub struct Application {
     listener: TcpListener,
     context: Context,
+    state: AppState,
 }
 
 impl Application {
@@ -76,10 +90,26 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self> {
         let bind = settings.http.bind;
         let context = Context::open(settings).await?;
+        let state = context.app_state()?;
         let listener = TcpListener::bind(bind)
             .await
             .with_context(|| format!("binding {bind}"))?;
-        Ok(Self { listener, context })
+        Ok(Self {
+            listener,
+            context,
+            state,
+        })
+    }
+
+    /// The settings, database and message factory it serves with: tests drive a worker of
+    /// their own from it, a batch at a time.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The sender of double opt-in confirmations, which tests can wait on (`drain`).
+    pub fn confirmations(&self) -> Arc<Confirmations> {
+        self.state.optin.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -99,8 +129,7 @@ impl Application {
         } else {
             None
         };
-        let ctx = &self.context;
-        let state = AppState::new(ctx, ctx.metrics.clone())?;
+        let state = self.state;
         let optin = state.optin.clone();
         // Forget idle clients now and then, so the per-IP limiter's memory stays bounded.
         let limiter = state.limiter.clone();

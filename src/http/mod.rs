@@ -27,10 +27,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::Settings;
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::optin::Confirmations;
-use crate::startup::Context;
 use crate::token::TokenKeys;
 use crate::webhooks::Webhooks;
 
@@ -59,31 +59,36 @@ pub struct AppState {
     /// The one soft-bounce policy, shared with returned mail and the worker.
     pub bounce_policy: crate::domain::Policy,
     /// What handlers check against the configuration (e.g. a send's unsubscribe links).
-    pub settings: Arc<crate::config::Settings>,
+    pub settings: Arc<Settings>,
 }
 
 impl AppState {
-    pub fn new(ctx: &Context, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let http = &ctx.settings.http;
-        let token = &ctx.settings.admin.token;
+    /// The handlers' shared state, from the parts `startup` opened: the database, the
+    /// token keys, the metrics registry and the opt-in sender.
+    pub fn new(
+        settings: &Settings,
+        db: Db,
+        keys: TokenKeys,
+        metrics: Arc<Metrics>,
+        optin: Arc<Confirmations>,
+    ) -> anyhow::Result<Self> {
+        let http = &settings.http;
+        let token = &settings.admin.token;
         let rate = NonZeroU32::new(http.public_rate_per_second)
             .ok_or_else(|| anyhow::anyhow!("http.public_rate_per_second must be at least 1"))?;
         let burst = NonZeroU32::new(http.public_burst.max(1)).expect("max(1) is non-zero");
         Ok(Self {
-            db: ctx.db.clone(),
-            keys: ctx.factory.keys().clone(),
-            newsletter: ctx.settings.newsletter.name.clone(),
+            db,
+            webhooks: Arc::new(Webhooks::new(&settings.webhooks, keys.clone())?),
+            keys,
+            newsletter: settings.newsletter.name.clone(),
             metrics,
-            optin: Arc::new(Confirmations::new(ctx)?),
-            webhooks: Arc::new(Webhooks::new(
-                &ctx.settings.webhooks,
-                ctx.factory.keys().clone(),
-            )?),
+            optin,
             admin_token: (!token.is_empty())
                 .then(|| Sha256::digest(token.expose().as_bytes()).into()),
-            webhook_body_limit: ctx.settings.webhooks.max_body_bytes,
-            bounce_policy: crate::domain::Policy::from(&ctx.settings.bounces),
-            settings: Arc::new(ctx.settings.clone()),
+            webhook_body_limit: settings.webhooks.max_body_bytes,
+            bounce_policy: crate::domain::Policy::from(&settings.bounces),
+            settings: Arc::new(settings.clone()),
             pages: Arc::new(Pages::new()?),
             client_address: Arc::new(client_ip::ClientAddress::new(http)),
             limiter: Arc::new(RateLimiter::keyed(

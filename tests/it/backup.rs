@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions as _, Connection as _};
 
-use crate::helpers::Instance;
+use crate::helpers::{Instance, Sql};
 
 const STATUSES: &str = "'queued', 'sending', 'sent', 'retry', 'failed', 'suppressed'";
 

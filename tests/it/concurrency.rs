@@ -2,7 +2,7 @@
 //! imports, edits and steers from the CLI and the admin API. Nothing may fail with
 //! "database is locked", and the send still reaches everyone exactly once.
 
-use crate::helpers::{Instance, repo_path};
+use crate::helpers::{Http, Instance, Sql, repo_path};
 
 const TOKEN: &str = "admin-token-for-tests-0123456789";
 const SUBSCRIBERS: usize = 20_000;

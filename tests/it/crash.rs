@@ -3,7 +3,7 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Instance, SmtpServer, mailroom_command};
+use crate::helpers::{Instance, SmtpServer, Sql, mailroom_command};
 
 const CONFIG: &str = "[delivery]\nlease_seconds = 2\nbatch_size = 50\nconcurrency = 4\nrate_per_second = 100000\nburst = 1000\n";
 

@@ -6,7 +6,12 @@ use std::time::{Duration, Instant};
 use mail_parser::{Message, MessageParser};
 use mailroom::token::TokenKeys;
 
-use crate::helpers::{Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, TOKEN_KEY, TestCertificate};
+use mailroom::worker::Step;
+
+use crate::app::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Http, Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, Sql, TOKEN_KEY, TestCertificate,
+};
 
 const SUBSCRIBERS: &str =
     "email,name\nada@example.org,Ada Lovelace\njose@example.com,José Müller\nnoname@example.net,\n";
@@ -16,7 +21,7 @@ fn keys() -> TokenKeys {
 }
 
 /// Checks everything DESIGN.md promises about one message; returns (to, text, html).
-fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, String, String) {
+fn check_message(app: &TestApp, raw: &[u8], envelope_from: &str) -> (String, String, String) {
     let msg: Message = MessageParser::default()
         .parse(raw)
         .expect("parsable message");
@@ -26,7 +31,8 @@ fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, Stri
         .and_then(|a| a.address())
         .unwrap()
         .to_string();
-    let subscriber_id = i.query_scalar(&format!("SELECT id FROM subscribers WHERE email = '{to}'"));
+    let subscriber_id =
+        app.query_scalar(&format!("SELECT id FROM subscribers WHERE email = '{to}'"));
 
     assert_eq!(
         msg.from().and_then(|a| a.first()).and_then(|a| a.address()),
@@ -47,7 +53,7 @@ fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, Stri
     );
 
     // List-Unsubscribe: one web link and one mailto, carrying the same valid token.
-    let base = i.base_url();
+    let base = app.base_url();
     let unsub: String = msg
         .header_raw("List-Unsubscribe")
         .unwrap()
@@ -74,7 +80,7 @@ fn check_message(i: &Instance, raw: &[u8], envelope_from: &str) -> (String, Stri
         .verify_bounce(local.strip_prefix("bounces+").unwrap())
         .expect("VERP token");
     let message_id = msg.message_id().unwrap().to_string();
-    let stored: i64 = i.query_scalar(&format!(
+    let stored: i64 = app.query_scalar(&format!(
         "SELECT count(*) FROM deliveries WHERE id = {delivery_id} AND subscriber_id = {subscriber_id}
          AND status = 'sent' AND message_id = '{message_id}'"
     ));
@@ -124,13 +130,17 @@ fn check_greetings(by_address: &[(String, String, String)]) {
 
 #[test]
 fn outbox_send_delivers_one_personalized_message_per_subscriber() {
-    let i = Instance::new();
-    i.queue_sample(SUBSCRIBERS);
-    let out = i.ok(&["worker", "--drain"]);
-    assert!(out.contains("3 delivery attempt(s)"), "{out}");
-    assert!(out.contains("issue #210: done — sent 3/3"), "{out}");
+    let app = spawn_app();
+    app.queue_sample(SUBSCRIBERS);
+    assert_eq!(app.deliver_all(), 3, "delivery attempts");
+    let progress = app.progress(210);
+    assert_eq!(
+        (&progress["status"], &progress["sent"], &progress["total"]),
+        (&"done".into(), &3.into(), &3.into()),
+        "{progress}"
+    );
 
-    let mut files: Vec<_> = std::fs::read_dir(i.outbox())
+    let mut files: Vec<_> = std::fs::read_dir(app.outbox())
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -147,7 +157,7 @@ fn outbox_send_delivers_one_personalized_message_per_subscriber() {
             .unwrap()
             .trim_end_matches('>')
             .to_string();
-        let (to, text, html) = check_message(&i, &raw, &envelope_from);
+        let (to, text, html) = check_message(&app, &raw, &envelope_from);
         let msg = MessageParser::default().parse(&raw).unwrap();
         assert!(
             ids.insert(msg.message_id().unwrap().to_string()),
@@ -158,18 +168,18 @@ fn outbox_send_delivers_one_personalized_message_per_subscriber() {
     check_greetings(&seen);
 
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'sent'"),
+        app.query_scalar("SELECT count(*) FROM events WHERE kind = 'sent'"),
         3
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM issues WHERE status = 'sent'"),
+        app.query_scalar("SELECT count(*) FROM issues WHERE status = 'sent'"),
         1
     );
     assert!(
-        i.ok(&["send", "status", "210"])
+        app.ok(&["send", "status", "210"])
             .contains("done  total 3  sent 3")
     );
-    let followed = i.ok(&["send", "status", "210", "--follow"]);
+    let followed = app.ok(&["send", "status", "210", "--follow"]);
     assert!(
         followed.contains(
             "issue #210: done · sent 3 · retrying 0 · failed 0 · suppressed 0 · remaining 0"
@@ -177,33 +187,29 @@ fn outbox_send_delivers_one_personalized_message_per_subscriber() {
         "{followed}"
     );
 
-    let again = i.ok(&["worker", "--drain"]);
-    assert!(
-        again.contains("0 delivery attempt(s)"),
-        "a second drain sends nothing: {again}"
-    );
-    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+    assert_eq!(app.deliver_all(), 0, "a second drain sends nothing");
+    assert_eq!(std::fs::read_dir(app.outbox()).unwrap().count(), 3);
 }
 
 #[test]
 fn smtp_send_reaches_a_real_smtp_server() {
     let server = SmtpServer::start();
-    let i = Instance::smtp(server.port);
-    i.queue_sample(SUBSCRIBERS);
-    i.ok(&["worker", "--drain"]);
+    let app = Instance::smtp(server.port).spawn_app();
+    app.queue_sample(SUBSCRIBERS);
+    app.deliver_all();
 
     let received = server.received();
     assert_eq!(received.len(), 3);
     let mut seen = Vec::new();
     for r in &received {
         assert_eq!(r.rcpt_to.len(), 1);
-        let (to, text, html) = check_message(&i, &r.data, &r.mail_from);
+        let (to, text, html) = check_message(&app, &r.data, &r.mail_from);
         assert_eq!(r.rcpt_to[0], to, "envelope recipient is the To address");
         seen.push((to, text, html));
     }
     check_greetings(&seen);
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM deliveries WHERE smtp_reply LIKE '250%'"),
+        app.query_scalar("SELECT count(*) FROM deliveries WHERE smtp_reply LIKE '250%'"),
         3,
         "the relay's reply is recorded"
     );
@@ -219,12 +225,12 @@ fn smtp_over_starttls_with_authentication() {
             cert.ca.display()
         )
     };
-    let i = Instance::smtp_with(server.port, &tls_config(SMTP_PASSWORD));
-    i.queue_sample("email,name\nada@example.org,Ada\n");
-    i.ok(&["worker", "--drain"]);
+    let app = Instance::smtp_with(server.port, &tls_config(SMTP_PASSWORD)).spawn_app();
+    app.queue_sample("email,name\nada@example.org,Ada\n");
+    app.deliver_all();
     let received = server.received();
     let last_error =
-        || i.query_text("SELECT coalesce(group_concat(last_error), '') FROM deliveries");
+        || app.query_text("SELECT coalesce(group_concat(last_error), '') FROM deliveries");
     assert_eq!(
         received.len(),
         1,
@@ -233,9 +239,9 @@ fn smtp_over_starttls_with_authentication() {
     );
     assert!(received[0].authenticated, "authenticated with AUTH PLAIN");
 
-    let wrong = Instance::smtp_with(server.port, &tls_config("wrong-password"));
+    let wrong = Instance::smtp_with(server.port, &tls_config("wrong-password")).spawn_app();
     wrong.queue_sample("email,name\nada@example.org,Ada\n");
-    wrong.ok(&["worker", "--drain"]);
+    wrong.deliver_all();
     assert_eq!(
         server.received().len(),
         1,
@@ -250,15 +256,15 @@ fn smtp_over_starttls_with_authentication() {
 #[test]
 fn starttls_required_means_no_cleartext_fallback() {
     let plain = SmtpServer::start();
-    let i = Instance::smtp_with(plain.port, "[smtp]\ntls = \"starttls\"\n");
-    i.queue_sample("email,name\nada@example.org,Ada\n");
-    i.ok(&["worker", "--drain"]);
+    let app = Instance::smtp_with(plain.port, "[smtp]\ntls = \"starttls\"\n").spawn_app();
+    app.queue_sample("email,name\nada@example.org,Ada\n");
+    app.deliver_all();
     assert!(
         plain.received().is_empty(),
         "a relay without STARTTLS gets nothing"
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'retry'"),
+        app.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'retry'"),
         1
     );
 }
@@ -266,28 +272,40 @@ fn starttls_required_means_no_cleartext_fallback() {
 #[test]
 fn smtp_refusals_fail_or_retry_by_reply_code() {
     let server = SmtpServer::start();
-    let i = Instance::smtp(server.port);
-    i.queue_sample("email,name\nok@example.org,OK\nreject@example.org,R\ntempfail@example.org,T\n");
-    let out = i.ok(&["worker", "--drain"]);
-    assert!(out.contains("sent 1/3, retry 1, failed 1"), "{out}");
+    let app = Instance::smtp(server.port).spawn_app();
+    app.queue_sample(
+        "email,name\nok@example.org,OK\nreject@example.org,R\ntempfail@example.org,T\n",
+    );
+    app.deliver_all();
+    let progress = app.progress(210);
+    assert_eq!(
+        [
+            &progress["sent"],
+            &progress["total"],
+            &progress["retry"],
+            &progress["failed"]
+        ],
+        [1, 3, 1, 1],
+        "{progress}"
+    );
     assert_eq!(server.received().len(), 1);
-    let failed = i.query_scalar(
+    let failed = app.query_scalar(
         "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          WHERE s.email = 'reject@example.org' AND d.status = 'failed' AND d.last_error LIKE '%550%'",
     );
     assert_eq!(failed, 1, "550 is permanent");
-    let retry = i.query_scalar(
+    let retry = app.query_scalar(
         "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          WHERE s.email = 'tempfail@example.org' AND d.status = 'retry' AND d.attempts = 1
            AND d.due_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+4 minutes')",
     );
     assert_eq!(retry, 1, "452 is retried after the base delay");
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM events WHERE kind IN ('failed', 'retry')"),
+        app.query_scalar("SELECT count(*) FROM events WHERE kind IN ('failed', 'retry')"),
         2
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM issues WHERE status = 'sending'"),
+        app.query_scalar("SELECT count(*) FROM issues WHERE status = 'sending'"),
         1,
         "not done while retrying"
     );
@@ -299,11 +317,11 @@ fn an_unreachable_relay_means_retry_not_loss() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let i = Instance::smtp(port);
-    i.queue_sample("email,name\nada@example.org,Ada\n");
-    i.ok(&["worker", "--drain"]);
+    let app = Instance::smtp(port).spawn_app();
+    app.queue_sample("email,name\nada@example.org,Ada\n");
+    app.deliver_all();
     assert_eq!(
-        i.query_scalar(
+        app.query_scalar(
             "SELECT count(*) FROM deliveries WHERE status = 'retry' AND last_error != ''"
         ),
         1
@@ -312,20 +330,20 @@ fn an_unreachable_relay_means_retry_not_loss() {
 
 #[test]
 fn subscribers_who_left_after_queueing_get_nothing() {
-    let i = Instance::new();
-    i.queue_sample(SUBSCRIBERS);
-    i.execute("UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'ada@example.org'");
-    i.ok(&["worker", "--drain"]);
-    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 2);
+    let app = spawn_app();
+    app.queue_sample(SUBSCRIBERS);
+    app.execute("UPDATE subscribers SET status = 'unsubscribed' WHERE email = 'ada@example.org'");
+    app.deliver_all();
+    assert_eq!(std::fs::read_dir(app.outbox()).unwrap().count(), 2);
     assert_eq!(
-        i.query_scalar(
+        app.query_scalar(
             "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
              WHERE s.email = 'ada@example.org' AND d.status = 'suppressed'"
         ),
         1
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'suppressed'"),
+        app.query_scalar("SELECT count(*) FROM events WHERE kind = 'suppressed'"),
         1
     );
 }
@@ -385,7 +403,7 @@ fn serve_runs_http_and_worker_and_stops_on_sigterm() {
     assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit:?}");
 }
 
-fn delivery_state(i: &Instance, email: &str) -> String {
+fn delivery_state(i: &impl Sql, email: &str) -> String {
     i.query_text(&format!(
         "SELECT d.status || ' ' || coalesce(d.smtp_reply, '-') || ' | ' || s.status || ' ' || s.soft_bounces
          FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = '{email}'"
@@ -395,11 +413,11 @@ fn delivery_state(i: &Instance, email: &str) -> String {
 #[test]
 fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
     let server = SmtpServer::start();
-    let i = Instance::smtp(server.port);
+    let app = Instance::smtp(server.port).spawn_app();
     let list = "email,name\nok@example.org,\nhard@example.org,\ndisabled@example.org,\nfull@example.org,\n\
                 blocked@example.org,\nreject@example.org,\ntempfail@example.org,\nslowdown@example.org,\n";
-    i.queue_sample(list);
-    i.ok(&["worker", "--drain"]);
+    app.queue_sample(list);
+    app.deliver_all();
     let expected = [
         ("ok@example.org", "sent 250 OK | active 0"),
         ("hard@example.org", "failed 550 5.1.1 | bounced 0"),
@@ -411,13 +429,13 @@ fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
         ("slowdown@example.org", "retry - | active 0"),
     ];
     for (email, state) in expected {
-        assert_eq!(delivery_state(&i, email), state, "{email}");
+        assert_eq!(delivery_state(&app, email), state, "{email}");
     }
     assert_eq!(server.count(), 1);
     let bounced: Vec<String> = ["hard", "disabled", "full", "reject", "blocked"]
         .iter()
         .map(|who| {
-            i.query_text(&format!(
+            app.query_text(&format!(
                 "SELECT e.kind || ' ' || json_extract(e.detail, '$.class') || ' ' || json_extract(e.detail, '$.counted')
                  FROM events e JOIN subscribers s ON s.id = e.subscriber_id
                  WHERE e.kind IN ('bounced', 'soft_bounce') AND s.email = '{who}@example.org'"
@@ -436,7 +454,7 @@ fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
         "each bounce is an event with its class; a policy block does not count"
     );
     assert_eq!(
-        i.query_text(
+        app.query_text(
             "SELECT group_concat(class || ' ' || coalesce(status, '-') || ' ' || source, ', ')
              FROM (SELECT * FROM bounces ORDER BY id)"
         )
@@ -454,11 +472,11 @@ fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
         "refusals at send time are recorded beside returned mail"
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'failed'"),
+        app.query_scalar("SELECT count(*) FROM events WHERE kind = 'failed'"),
         5
     );
     // The hard-bounced addresses get nothing from the next issue.
-    let stats = i.ok(&["subscribers", "stats"]);
+    let stats = app.ok(&["subscribers", "stats"]);
     assert!(
         stats.contains("active 6") && stats.contains("bounced 2"),
         "{stats}"
@@ -468,10 +486,11 @@ fn enhanced_status_codes_decide_what_happens_to_each_delivery_and_subscriber() {
 #[test]
 fn a_rejected_message_pauses_the_send_until_the_operator_acts() {
     let server = SmtpServer::start();
-    let i = Instance::smtp_with(server.port, "[delivery]\nbatch_size = 1\nconcurrency = 1\n");
-    i.queue_sample("email,name\nfirst@example.org,\ntoobig@example.org,\nlast@example.org,\n");
-    i.ok(&["worker", "--drain"]);
-    let status = i.ok(&["send", "status", "210"]);
+    let app = Instance::smtp_with(server.port, "[delivery]\nbatch_size = 1\nconcurrency = 1\n")
+        .spawn_app();
+    app.queue_sample("email,name\nfirst@example.org,\ntoobig@example.org,\nlast@example.org,\n");
+    app.deliver_all();
+    let status = app.ok(&["send", "status", "210"]);
     assert!(status.contains("issue #210: paused"), "{status}");
     assert!(
         status.contains("paused: the relay refused the message itself: "),
@@ -479,42 +498,45 @@ fn a_rejected_message_pauses_the_send_until_the_operator_acts() {
     );
     assert_eq!(server.count(), 1, "nothing after the rejection went out");
     assert_eq!(
-        delivery_state(&i, "toobig@example.org"),
+        delivery_state(&app, "toobig@example.org"),
         "retry - | active 0",
         "not the subscriber's fault"
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'send_paused'"),
+        app.query_scalar("SELECT count(*) FROM events WHERE kind = 'send_paused'"),
         1
     );
 
     assert!(
-        i.fails(&["send", "pause", "210"])
+        app.fails(&["send", "pause", "210"])
             .contains("is paused; it cannot be paused")
     );
     assert!(
-        i.ok(&["send", "resume", "210"])
+        app.ok(&["send", "resume", "210"])
             .contains("paused → running")
     );
-    i.ok(&["worker", "--drain"]);
+    app.deliver_all();
     assert!(
-        i.ok(&["send", "status", "210"]).contains("paused"),
+        app.ok(&["send", "status", "210"]).contains("paused"),
         "rejected again, paused again"
     );
     assert_eq!(server.count(), 2, "the others went out after the resume");
     assert_eq!(
-        delivery_state(&i, "last@example.org"),
+        delivery_state(&app, "last@example.org"),
         "sent 250 OK | active 0"
     );
 
-    let out = i.ok(&["send", "cancel", "210"]);
+    let out = app.ok(&["send", "cancel", "210"]);
     assert!(out.contains("paused → cancelled"), "{out}");
-    assert!(i.ok(&["issue", "list"]).contains("cancelled"));
-    i.ok(&["worker", "--drain"]);
+    assert!(app.ok(&["issue", "list"]).contains("cancelled"));
+    app.deliver_all();
     assert_eq!(server.count(), 2, "a cancelled send delivers nothing more");
-    assert!(i.fails(&["send", "resume", "210"]).contains("is cancelled"));
     assert!(
-        i.fails(&["issue", "send", "210"])
+        app.fails(&["send", "resume", "210"])
+            .contains("is cancelled")
+    );
+    assert!(
+        app.fails(&["issue", "send", "210"])
             .contains("already cancelled")
     );
 }
@@ -523,87 +545,96 @@ fn a_rejected_message_pauses_the_send_until_the_operator_acts() {
 /// renderer refuses) pauses its send with the reason instead of being claimed forever.
 #[test]
 fn a_send_whose_messages_cannot_be_built_pauses_with_the_reason() {
-    let i = Instance::new();
-    i.queue_sample(SUBSCRIBERS);
-    let good = i.query_text("SELECT content FROM issues WHERE number = 210");
-    i.execute(r"UPDATE issues SET content = replace(content, 'Hey folks', 'Hey\u001b folks')");
-    let out = i.ok(&["worker", "--drain"]);
+    let app = spawn_app();
+    app.queue_sample(SUBSCRIBERS);
+    let good = app.query_text("SELECT content FROM issues WHERE number = 210");
+    app.execute(r"UPDATE issues SET content = replace(content, 'Hey folks', 'Hey\u001b folks')");
+    app.deliver_all();
+    let progress = app.progress(210);
     assert!(
-        out.contains("paused: the issue cannot be rendered"),
-        "{out}"
+        progress["paused_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("the issue cannot be rendered")),
+        "{progress}"
     );
-    let status = i.ok(&["send", "status", "210"]);
+    let status = app.ok(&["send", "status", "210"]);
     assert!(
         status.contains("issue #210: paused")
             && status.contains("paused: the issue cannot be rendered"),
         "{status}"
     );
-    assert!(!i.outbox().exists() || std::fs::read_dir(i.outbox()).unwrap().count() == 0);
+    assert!(!app.outbox().exists() || std::fs::read_dir(app.outbox()).unwrap().count() == 0);
     let attempts = "SELECT sum(attempts) FROM deliveries";
-    assert_eq!(i.query_scalar(attempts), 0, "attempts given back");
+    assert_eq!(app.query_scalar(attempts), 0, "attempts given back");
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sending'"),
+        app.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sending'"),
         0,
         "nothing left claimed"
     );
     // Nothing keeps trying while it is paused.
-    i.ok(&["worker", "--drain"]);
-    assert_eq!(i.query_scalar(attempts), 0);
-    assert_eq!(i.event_count("send_paused"), 1);
+    app.deliver_all();
+    assert_eq!(app.query_scalar(attempts), 0);
+    assert_eq!(app.event_count("send_paused"), 1);
 
     // Repaired, resumed: everyone gets it.
-    i.execute(&format!(
+    app.execute(&format!(
         "UPDATE issues SET content = '{}'",
         good.replace('\'', "''")
     ));
-    i.ok(&["send", "resume", "210"]);
-    assert!(!i.ok(&["send", "status", "210"]).contains("paused:"));
-    i.ok(&["worker", "--drain"]);
-    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+    app.ok(&["send", "resume", "210"]);
+    assert!(!app.ok(&["send", "status", "210"]).contains("paused:"));
+    app.deliver_all();
+    assert_eq!(std::fs::read_dir(app.outbox()).unwrap().count(), 3);
 }
 
 #[test]
 fn an_operator_pauses_and_resumes_a_send() {
-    let i = Instance::new();
-    i.queue_sample(SUBSCRIBERS);
-    assert!(i.ok(&["send", "pause", "210"]).contains("running → paused"));
+    let app = spawn_app();
+    app.queue_sample(SUBSCRIBERS);
     assert!(
-        i.ok(&["send", "status", "210"])
+        app.ok(&["send", "pause", "210"])
+            .contains("running → paused")
+    );
+    assert!(
+        app.ok(&["send", "status", "210"])
             .contains("paused: by the operator")
     );
-    i.ok(&["worker", "--drain"]);
+    app.deliver_all();
     assert!(
-        !i.outbox().exists() || std::fs::read_dir(i.outbox()).unwrap().count() == 0,
+        !app.outbox().exists() || std::fs::read_dir(app.outbox()).unwrap().count() == 0,
         "paused: nothing sent"
     );
-    i.ok(&["send", "resume", "210"]);
-    i.ok(&["worker", "--drain"]);
-    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+    app.ok(&["send", "resume", "210"]);
+    app.deliver_all();
+    assert_eq!(std::fs::read_dir(app.outbox()).unwrap().count(), 3);
     assert_eq!(
-        i.query_text("SELECT group_concat(kind, ',') FROM (SELECT kind FROM events WHERE kind LIKE 'send_%' ORDER BY id)"),
+        app.query_text("SELECT group_concat(kind, ',') FROM (SELECT kind FROM events WHERE kind LIKE 'send_%' ORDER BY id)"),
         "send_created,send_paused,send_resumed,send_finished"
     );
 }
 
 #[test]
 fn hourly_cap_is_shared_across_worker_runs() {
-    let i =
-        Instance::with_config("[delivery]\nmax_per_hour = 3\nmax_per_day = 100\nbatch_size = 2\n");
-    i.queue_sample("email,name\na@example.org,\nb@example.org,\nc@example.org,\nd@example.org,\ne@example.org,\n");
-    i.ok(&["worker", "--drain"]);
+    let app = spawn_app_with("[delivery]\nmax_per_hour = 3\nmax_per_day = 100\nbatch_size = 2\n");
+    app.queue_sample("email,name\na@example.org,\nb@example.org,\nc@example.org,\nd@example.org,\ne@example.org,\n");
+    app.deliver_all();
     assert_eq!(
-        std::fs::read_dir(i.outbox()).unwrap().count(),
+        std::fs::read_dir(app.outbox()).unwrap().count(),
         3,
         "the cap holds within a run"
     );
-    let out = i.ok(&["worker", "--drain"]);
-    assert!(
-        out.contains("0 delivery attempt(s)"),
-        "and across runs: {out}"
-    );
-    assert!(out.contains("sent 3/5"), "{out}");
+    assert_eq!(app.deliver_batch(), Step::Capped, "the next batch waits");
+    // A new worker (the app restarted) counts what the last one sent.
+    let app = app.restart();
+    assert_eq!(app.deliver_all(), 0, "and across runs");
+    let progress = app.progress(210);
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'queued'"),
+        (&progress["sent"], &progress["total"]),
+        (&3.into(), &5.into()),
+        "{progress}"
+    );
+    assert_eq!(
+        app.query_scalar("SELECT count(*) FROM deliveries WHERE status = 'queued'"),
         2,
         "the rest wait, unclaimed"
     );
@@ -612,10 +643,11 @@ fn hourly_cap_is_shared_across_worker_runs() {
 #[test]
 fn a_send_pauses_itself_when_too_many_addresses_bounce() {
     let server = SmtpServer::start();
-    let i = Instance::smtp_with(
+    let app = Instance::smtp_with(
         server.port,
         "[delivery]\nbatch_size = 5\nconcurrency = 1\npause_min_attempts = 10\npause_hard_bounce_rate = 0.05\n",
-    );
+    )
+    .spawn_app();
     // One address in ten is dead: 10% hard bounces against a 5% limit.
     let list: String = std::iter::once("email,name".to_string())
         .chain((0..40).map(|k| {
@@ -627,17 +659,17 @@ fn a_send_pauses_itself_when_too_many_addresses_bounce() {
         }))
         .collect::<Vec<_>>()
         .join("\n");
-    i.queue_sample(&list);
-    i.ok(&["worker", "--drain"]);
-    let status = i.ok(&["send", "status", "210"]);
+    app.queue_sample(&list);
+    app.deliver_all();
+    let status = app.ok(&["send", "status", "210"]);
     assert!(status.contains("issue #210: paused"), "{status}");
-    let attempted = i.query_scalar("SELECT attempted FROM sends");
+    let attempted = app.query_scalar("SELECT attempted FROM sends");
     assert!(
         (10..=15).contains(&attempted),
         "paused at the first check past the minimum: {attempted}"
     );
     assert!(server.count() < 40, "the rest of the list was not mailed");
-    let reason = i.query_text(
+    let reason = app.query_text(
         "SELECT json_extract(detail, '$.reason') FROM events WHERE kind = 'send_paused'",
     );
     assert!(reason.starts_with("hard-bounce rate"), "{reason}");
@@ -646,19 +678,16 @@ fn a_send_pauses_itself_when_too_many_addresses_bounce() {
 #[test]
 fn metrics_need_the_admin_token_and_report_the_work() {
     let token = "admin-token-0123456789abcdef";
-    let i = Instance::with_config(&format!("[admin]\ntoken = \"{token}\"\n"));
-    i.queue_sample(SUBSCRIBERS);
-    let served = i.serve(&[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while i.query_scalar("SELECT count(*) FROM issues WHERE status = 'sent'") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "serve's worker did not finish the send"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let app = spawn_app_with(&format!("[admin]\ntoken = \"{token}\"\n"));
+    app.queue_sample(SUBSCRIBERS);
+    app.deliver_all();
+    assert_eq!(
+        app.query_scalar("SELECT count(*) FROM issues WHERE status = 'sent'"),
+        1,
+        "the worker finished the send"
+    );
     let with = |auth: Option<&str>| {
-        let mut request = reqwest::blocking::Client::new().get(format!("{}/metrics", served.base));
+        let mut request = reqwest::blocking::Client::new().get(format!("{}/metrics", app.base));
         if let Some(auth) = auth {
             request = request.header("Authorization", auth);
         }
@@ -683,9 +712,8 @@ fn metrics_need_the_admin_token_and_report_the_work() {
         "{body}"
     );
 
-    let disabled = Instance::new();
-    let served = disabled.serve(&["--http-only"]);
-    let response = reqwest::blocking::get(format!("{}/metrics", served.base)).unwrap();
+    let disabled = spawn_app();
+    let response = reqwest::blocking::get(format!("{}/metrics", disabled.base)).unwrap();
     assert_eq!(
         response.status().as_u16(),
         401,
@@ -693,45 +721,45 @@ fn metrics_need_the_admin_token_and_report_the_work() {
     );
 }
 
-fn queue_without_send(i: &Instance) {
+fn queue_without_send(app: &TestApp) {
     let issue = crate::helpers::repo_path("samples/issue-210.md");
-    i.ok(&["issue", "import", issue.to_str().unwrap()]);
-    i.ok(&["issue", "finalize", "210"]);
-    let csv = i.write("subscribers.csv", SUBSCRIBERS.as_bytes());
-    i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+    app.cli(&["issue", "import", issue.to_str().unwrap()]);
+    app.cli(&["issue", "finalize", "210"]);
+    let csv = app.write("subscribers.csv", SUBSCRIBERS.as_bytes());
+    app.cli(&["subscribers", "import", csv.to_str().unwrap()]);
 }
 
 #[test]
 fn scheduled_sends_wait_for_their_time_and_expire_unstarted() {
-    let i = Instance::new();
-    queue_without_send(&i);
+    let app = spawn_app();
+    queue_without_send(&app);
     assert!(
-        i.fails(&["issue", "send", "210", "--at", "tomorrow"])
+        app.fails(&["issue", "send", "210", "--at", "tomorrow"])
             .contains("RFC 3339")
     );
     assert!(
-        i.fails(&["issue", "send", "210", "--expire-after", "soon"])
+        app.fails(&["issue", "send", "210", "--expire-after", "soon"])
             .contains("duration such as 6h")
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM sends"),
+        app.query_scalar("SELECT count(*) FROM sends"),
         0,
         "refused schedules write nothing"
     );
 
-    let out = i.ok(&["issue", "send", "210", "--at", "2999-01-01T07:00:00Z"]);
+    let out = app.ok(&["issue", "send", "210", "--at", "2999-01-01T07:00:00Z"]);
     assert!(out.contains("from 2999-01-01T07:00:00.000Z"), "{out}");
-    i.ok(&["worker", "--drain"]);
+    app.deliver_all();
     assert!(
-        !i.outbox().exists() || std::fs::read_dir(i.outbox()).unwrap().count() == 0,
+        !app.outbox().exists() || std::fs::read_dir(app.outbox()).unwrap().count() == 0,
         "not before its time"
     );
     // The time comes (moved rather than waited for).
-    i.execute("UPDATE sends SET start_at = '2000-01-01T00:00:00.000Z'");
-    i.ok(&["worker", "--drain"]);
-    assert_eq!(std::fs::read_dir(i.outbox()).unwrap().count(), 3);
+    app.execute("UPDATE sends SET start_at = '2000-01-01T00:00:00.000Z'");
+    app.deliver_all();
+    assert_eq!(std::fs::read_dir(app.outbox()).unwrap().count(), 3);
 
-    let late = Instance::new();
+    let late = spawn_app();
     queue_without_send(&late);
     let out = late.ok(&[
         "issue",
@@ -746,7 +774,7 @@ fn scheduled_sends_wait_for_their_time_and_expire_unstarted() {
         out.contains("unless not started by 2000-01-01T13:00:00.000Z"),
         "{out}"
     );
-    late.ok(&["worker", "--drain"]);
+    late.deliver_all();
     assert!(
         !late.outbox().exists() || std::fs::read_dir(late.outbox()).unwrap().count() == 0,
         "too late: not sent"
@@ -764,19 +792,16 @@ fn scheduled_sends_wait_for_their_time_and_expire_unstarted() {
 fn smtp_sends_need_https_unsubscribe_links_and_the_outbox_does_not() {
     const ADMIN: &str = "admin-token-for-tests-0123456789";
     let server = SmtpServer::start();
-    let i = Instance::smtp_with(
+    let app = Instance::smtp_with(
         server.port,
         &format!(
             "[newsletter]\nbase_url = \"http://news.example.org\"\n[admin]\ntoken = \"{ADMIN}\"\n"
         ),
-    );
-    let issue = crate::helpers::repo_path("samples/issue-210.md");
-    i.ok(&["issue", "import", issue.to_str().unwrap()]);
-    i.ok(&["issue", "finalize", "210"]);
-    let csv = i.write("subscribers.csv", SUBSCRIBERS.as_bytes());
-    i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+    )
+    .spawn_app();
+    queue_without_send(&app);
 
-    let err = i.fails(&["issue", "send", "210"]);
+    let err = app.fails(&["issue", "send", "210"]);
     for named in [
         "issue #210 not queued",
         "newsletter.base_url",
@@ -786,18 +811,17 @@ fn smtp_sends_need_https_unsubscribe_links_and_the_outbox_does_not() {
     ] {
         assert!(err.contains(named), "{named:?} in: {err}");
     }
-    let nothing_queued = |i: &Instance| {
-        assert_eq!(i.query_scalar("SELECT count(*) FROM deliveries"), 0);
+    let nothing_queued = |app: &TestApp| {
+        assert_eq!(app.query_scalar("SELECT count(*) FROM deliveries"), 0);
         assert_eq!(
-            i.query_text("SELECT status FROM issues WHERE number = 210"),
+            app.query_text("SELECT status FROM issues WHERE number = 210"),
             "finalized"
         );
     };
-    nothing_queued(&i);
+    nothing_queued(&app);
 
     // The admin API refuses the same way, through the same check.
-    let api = i.serve(&["--http-only"]);
-    let reply = api.admin("POST", "/api/issues/210/send", ADMIN, None);
+    let reply = app.admin("POST", "/api/issues/210/send", ADMIN, None);
     assert_eq!(reply.status, 422, "{}", reply.body);
     let error: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     assert!(
@@ -806,10 +830,10 @@ fn smtp_sends_need_https_unsubscribe_links_and_the_outbox_does_not() {
             .is_some_and(|e| e.contains("newsletter.base_url")),
         "{error}"
     );
-    nothing_queued(&i);
+    nothing_queued(&app);
 
     // The worker still starts (a send queued earlier must not be stranded), with a warning.
-    let out = i.run(&["worker", "--drain"]);
+    let out = app.run(&["worker", "--drain"]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

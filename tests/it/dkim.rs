@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::app::{TestApp, spawn_app_with};
 use crate::helpers::{Instance, repo_path};
 
 /// Runs dkimpy on a message; returns its JSON report.
@@ -64,20 +65,20 @@ fn ed25519_key() -> (String, String) {
     (seed, format!("v=DKIM1; k=ed25519; p={public}"))
 }
 
-fn signed_message(algorithm: &str, key_file: &Path) -> (Instance, std::path::PathBuf) {
-    let i = Instance::with_config(&format!(
+fn signed_message(algorithm: &str, key_file: &Path) -> (TestApp, std::path::PathBuf) {
+    let app = spawn_app_with(&format!(
         "[dkim]\nselector = \"mr2026\"\nalgorithm = \"{algorithm}\"\nprivate_key_file = \"{}\"\n",
         key_file.display()
     ));
-    i.queue_sample("email,name\nada@example.org,Ada Lovelace\n");
-    i.ok(&["worker", "--drain"]);
-    let file = std::fs::read_dir(i.outbox())
+    app.queue_sample("email,name\nada@example.org,Ada Lovelace\n");
+    app.deliver_all();
+    let file = std::fs::read_dir(app.outbox())
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    (i, file)
+    (app, file)
 }
 
 /// The headers a receiver shows or acts on. Each is named in `h=` once more than the

@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use crate::helpers::{Instance, TestCertificate};
+use crate::app::TestApp;
+use crate::helpers::{Instance, Sql, TestCertificate};
 
 #[derive(Default)]
 pub struct Relay {
@@ -160,14 +161,15 @@ fn session(stream: impl Read + Write, greeting: &str, relay: &Mutex<Relay>) -> s
 
 /// Retries fall due at once (base delay 0), so one drain sees "fail twice, then accept"
 /// to the end; a transaction gets 2 s per step.
-fn instance(port: u16) -> Instance {
+fn instance(port: u16) -> TestApp {
     Instance::smtp_with(
         port,
         "[delivery]\nconcurrency = 1\nretry_base_seconds = 0\n[smtp]\ntimeout_seconds = 2\n",
     )
+    .spawn_app()
 }
 
-fn state(i: &Instance, email: &str) -> String {
+fn state(i: &impl Sql, email: &str) -> String {
     i.query_text(&format!(
         "SELECT d.status || ' after ' || d.attempts FROM deliveries d
          JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = '{email}'"
@@ -177,23 +179,26 @@ fn state(i: &Instance, email: &str) -> String {
 #[test]
 fn each_failure_mode_ends_in_the_state_the_reply_calls_for() {
     let (port, relay) = start("220 relay.test ESMTP");
-    let i = instance(port);
+    let app = instance(port);
     let list = "email,name\nok@example.org,\ntwice450@example.org,\nalways451@example.org,\nalways452@example.org,\n\
                 dropbefore@example.org,\ndropafter@example.org,\nsilent@example.org,\n";
     // With a zero retry delay the always-failing modes would loop: hold them back while
     // "twice450" plays out, then give each one attempt with the usual 5-minute backoff.
-    i.queue_sample(list);
-    i.execute("UPDATE deliveries SET due_at = '2999-01-01T00:00:00.000Z' WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email LIKE 'always%' OR email LIKE 'drop%' OR email LIKE 'silent%')");
-    i.ok(&["worker", "--drain"]);
-    assert_eq!(state(&i, "ok@example.org"), "sent after 1");
+    app.queue_sample(list);
+    app.execute("UPDATE deliveries SET due_at = '2999-01-01T00:00:00.000Z' WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email LIKE 'always%' OR email LIKE 'drop%' OR email LIKE 'silent%')");
+    app.deliver_all();
+    assert_eq!(state(&app, "ok@example.org"), "sent after 1");
     assert_eq!(
-        state(&i, "twice450@example.org"),
+        state(&app, "twice450@example.org"),
         "sent after 3",
         "450 twice, then accepted"
     );
-    i.execute("UPDATE deliveries SET due_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'");
-    i.reconfigure("[delivery]\nretry_base_seconds = 300\n");
-    i.ok(&["worker", "--drain"]);
+    app.execute(
+        "UPDATE deliveries SET due_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'",
+    );
+    app.reconfigure("[delivery]\nretry_base_seconds = 300\n");
+    let app = app.restart();
+    app.deliver_all();
     for email in [
         "always451",
         "always452",
@@ -202,12 +207,12 @@ fn each_failure_mode_ends_in_the_state_the_reply_calls_for() {
         "silent",
     ] {
         assert_eq!(
-            state(&i, &format!("{email}@example.org")),
+            state(&app, &format!("{email}@example.org")),
             "retry after 1",
             "{email}"
         );
     }
-    let silent = i.query_text(
+    let silent = app.query_text(
         "SELECT last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          WHERE s.email = 'silent@example.org'",
     );
@@ -227,7 +232,7 @@ fn each_failure_mode_ends_in_the_state_the_reply_calls_for() {
     );
     assert_eq!(delivered.get("dropbefore@example.org"), None);
     assert_eq!(delivered.get("silent@example.org"), None);
-    let subscribers_changed = i.query_scalar(
+    let subscribers_changed = app.query_scalar(
         "SELECT count(*) FROM subscribers WHERE status != 'active' OR soft_bounces > 0",
     );
     assert_eq!(
@@ -239,16 +244,17 @@ fn each_failure_mode_ends_in_the_state_the_reply_calls_for() {
 #[test]
 fn a_relay_refusing_at_the_greeting_means_retry() {
     let (port, relay) = start("421 4.3.2 Service not available, closing transmission channel");
-    let i = instance(port);
-    i.queue_sample("email,name\nada@example.org,\n");
-    i.reconfigure("[delivery]\nretry_base_seconds = 300\n");
-    i.ok(&["worker", "--drain"]);
-    assert_eq!(state(&i, "ada@example.org"), "retry after 1");
+    let app = instance(port);
+    app.queue_sample("email,name\nada@example.org,\n");
+    app.reconfigure("[delivery]\nretry_base_seconds = 300\n");
+    let app = app.restart();
+    app.deliver_all();
+    assert_eq!(state(&app, "ada@example.org"), "retry after 1");
     assert!(relay.lock().unwrap().delivered.is_empty());
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers WHERE status != 'active'"),
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE status != 'active'"),
         0
     );
-    let error = i.query_text("SELECT last_error FROM deliveries");
+    let error = app.query_text("SELECT last_error FROM deliveries");
     assert!(error.contains("421"), "{error}");
 }

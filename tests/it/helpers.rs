@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use mailin_embedded::{Handler, Response, Server, SslConfig};
+use mailroom::db::Db;
 
 pub const TOKEN_KEY: &str = "test-token-key-0123456789abcdef0123456789";
 
@@ -123,12 +124,19 @@ impl Instance {
 
     /// Imports the sample issue and the given subscribers, finalizes and queues the send.
     pub fn queue_sample(&self, subscribers_csv: &str) {
+        self.queue_sample_with(subscribers_csv, |args| {
+            self.ok(args);
+        });
+    }
+
+    /// What `queue_sample` does, each command run by `run`.
+    pub fn queue_sample_with(&self, subscribers_csv: &str, run: impl Fn(&[&str])) {
         let issue = repo_path("samples/issue-210.md");
-        self.ok(&["issue", "import", issue.to_str().unwrap()]);
-        self.ok(&["issue", "finalize", "210"]);
+        run(&["issue", "import", issue.to_str().unwrap()]);
+        run(&["issue", "finalize", "210"]);
         let csv = self.write("subscribers.csv", subscribers_csv.as_bytes());
-        self.ok(&["subscribers", "import", csv.to_str().unwrap()]);
-        self.ok(&["issue", "send", "210"]);
+        run(&["subscribers", "import", csv.to_str().unwrap()]);
+        run(&["issue", "send", "210"]);
     }
 
     /// Starts `mailroom serve ARGS` and waits until it listens.
@@ -150,49 +158,46 @@ impl Instance {
             .strip_prefix("mailroom listening on ")
             .expect("address line")
             .to_string();
-        let client = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
         Served {
             child,
             base,
-            client,
+            client: http_client(),
         }
     }
+}
 
-    /// Runs `f` with the instance's database open, on a runtime of its own.
-    fn with_db<T, F: std::future::Future<Output = T>>(
-        &self,
-        f: impl FnOnce(mailroom::db::Db) -> F,
-    ) -> T {
+impl Sql for Instance {
+    /// Opens the instance's SQLite file for `f`, on a runtime of its own, and closes it.
+    fn with_db<T>(&self, f: impl AsyncFnOnce(&Db) -> T) -> T {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            f(mailroom::db::Db::open(&self.db_path())
-                .await
-                .expect("open db"))
-            .await
+            let db = Db::open(&self.db_path()).await.expect("open db");
+            f(&db).await
         })
     }
+}
 
-    /// Runs one statement on the instance's SQLite file (for states no command sets yet).
-    pub fn execute(&self, sql: &str) {
+/// Direct SQL on an instance's database: for states no command sets yet, and to check
+/// what was stored.
+pub trait Sql {
+    fn with_db<T>(&self, f: impl AsyncFnOnce(&Db) -> T) -> T;
+
+    /// Runs one statement.
+    fn execute(&self, sql: &str) {
         let sql = sqlx::AssertSqlSafe(sql.to_string());
-        self.with_db(
-            |db| async move { sqlx::query(sql).execute(db.pool()).await.expect("execute") },
-        );
+        self.with_db(async |db| sqlx::query(sql).execute(db.pool()).await.expect("execute"));
     }
 
-    /// A direct query on the instance's SQLite file, returning one value.
-    pub fn query_one<T>(&self, sql: &str) -> T
+    /// A query returning one value.
+    fn query_one<T>(&self, sql: &str) -> T
     where
         T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
     {
         let sql = sqlx::AssertSqlSafe(sql.to_string());
-        self.with_db(|db| async move {
+        self.with_db(async |db| {
             sqlx::query_scalar::<_, T>(sql)
                 .fetch_one(db.pool())
                 .await
@@ -200,29 +205,29 @@ impl Instance {
         })
     }
 
-    pub fn query_scalar(&self, sql: &str) -> i64 {
+    fn query_scalar(&self, sql: &str) -> i64 {
         self.query_one(sql)
     }
 
-    pub fn query_text(&self, sql: &str) -> String {
+    fn query_text(&self, sql: &str) -> String {
         self.query_one(sql)
     }
 
     /// A subscriber's status, by stored address.
-    pub fn subscriber_status(&self, email: &str) -> String {
+    fn subscriber_status(&self, email: &str) -> String {
         self.query_text(&format!(
             "SELECT status FROM subscribers WHERE email = '{email}'"
         ))
     }
 
-    pub fn subscriber_id(&self, email: &str) -> i64 {
+    fn subscriber_id(&self, email: &str) -> i64 {
         self.query_scalar(&format!(
             "SELECT id FROM subscribers WHERE email = '{email}'"
         ))
     }
 
     /// How many events of this kind were recorded.
-    pub fn event_count(&self, kind: &str) -> i64 {
+    fn event_count(&self, kind: &str) -> i64 {
         self.query_scalar(&format!(
             "SELECT count(*) FROM events WHERE kind = '{kind}'"
         ))
@@ -579,17 +584,46 @@ pub struct Reply {
 }
 
 impl Served {
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: &str,
-    ) -> Reply {
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Http for Served {
+    fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+}
+
+/// A client that does not follow redirects: tests look at them.
+pub fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Requests to a running mailroom, in this process ([`crate::app::TestApp`]) or another
+/// ([`Served`]).
+pub trait Http {
+    /// `http://127.0.0.1:PORT`
+    fn base(&self) -> &str;
+
+    fn client(&self) -> &reqwest::blocking::Client;
+
+    fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &str) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
+            .client()
+            .request(method, format!("{}{path}", self.base()))
             .body(body.to_string());
         if let Some(ct) = content_type {
             request = request.header("Content-Type", ct);
@@ -598,11 +632,11 @@ impl Served {
     }
 
     /// A request with `Authorization: Bearer TOKEN` and an optional JSON body.
-    pub fn admin(&self, method: &str, path: &str, token: &str, json: Option<&str>) -> Reply {
+    fn admin(&self, method: &str, path: &str, token: &str, json: Option<&str>) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
+            .client()
+            .request(method, format!("{}{path}", self.base()))
             .header("Authorization", format!("Bearer {token}"));
         if let Some(body) = json {
             request = request
@@ -613,10 +647,10 @@ impl Served {
     }
 
     /// A form POST with extra request headers (a reverse proxy's, say).
-    pub fn post_form_with(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    fn post_form_with(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut request = self
-            .client
-            .post(format!("{}{path}", self.base))
+            .client()
+            .post(format!("{}{path}", self.base()))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body.to_string());
         for (name, value) in headers {
@@ -626,7 +660,7 @@ impl Served {
     }
 
     /// An admin request with a body sent exactly as given: any or no Content-Type.
-    pub fn admin_raw(
+    fn admin_raw(
         &self,
         method: &str,
         path: &str,
@@ -636,8 +670,8 @@ impl Served {
     ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
+            .client()
+            .request(method, format!("{}{path}", self.base()))
             .header("Authorization", format!("Bearer {token}"))
             .body(body);
         if let Some(ct) = content_type {
@@ -646,25 +680,17 @@ impl Served {
         read_reply(request)
     }
 
-    pub fn get(&self, path: &str) -> Reply {
+    fn get(&self, path: &str) -> Reply {
         self.request("GET", path, None, "")
     }
 
-    pub fn post_form(&self, path: &str, body: &str) -> Reply {
+    fn post_form(&self, path: &str, body: &str) -> Reply {
         self.request(
             "POST",
             path,
             Some("application/x-www-form-urlencoded"),
             body,
         )
-    }
-
-    /// SIGTERM, then the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap()
     }
 }
 

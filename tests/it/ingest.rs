@@ -1,5 +1,6 @@
-//! Bounces and complaints applied to the list by `mailroom ingest`: real sends, reports
-//! built from what was really sent, and the real binary on a real SQLite file.
+//! Bounces and complaints applied to the list by `mailroom ingest`: real sends (made by
+//! the app in-process), reports built from what was really sent, and the real binary on
+//! a real SQLite file.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,8 @@ use std::process::{Output, Stdio};
 
 use mailroom::token::TokenKeys;
 
-use crate::helpers::{Instance, Received, SmtpServer, TOKEN_KEY, mailroom_command, repo_path};
+use crate::app::{TestApp, spawn_app};
+use crate::helpers::{Instance, Received, SmtpServer, Sql, TOKEN_KEY, mailroom_command, repo_path};
 
 pub(crate) const LIST: &str =
     "email,name\nada@example.org,Ada\nkim@example.com,Kim\nlee@example.net,Lee\n";
@@ -23,28 +25,28 @@ pub(crate) struct Sent {
 }
 
 /// Queues issue `number` (the sample issue renumbered) and delivers it.
-fn send_issue(i: &Instance, number: u32) {
+fn send_issue(i: &TestApp, number: u32) {
     let sample = std::fs::read_to_string(repo_path("samples/issue-210.md")).unwrap();
     let text = sample.replacen("number = 210", &format!("number = {number}"), 1);
     let file = i.write(&format!("issue-{number}.md"), text.as_bytes());
-    i.ok(&["issue", "import", file.to_str().unwrap()]);
-    i.ok(&["issue", "finalize", &number.to_string()]);
-    i.ok(&["issue", "send", &number.to_string()]);
-    i.ok(&["worker", "--drain"]);
+    i.cli(&["issue", "import", file.to_str().unwrap()]);
+    i.cli(&["issue", "finalize", &number.to_string()]);
+    i.cli(&["issue", "send", &number.to_string()]);
+    i.deliver_all();
 }
 
 /// An outbox instance with LIST subscribed and issue 210 delivered.
-pub(crate) fn delivered() -> Instance {
-    let i = Instance::new();
+pub(crate) fn delivered() -> TestApp {
+    let i = spawn_app();
     let csv = i.write("subscribers.csv", LIST.as_bytes());
-    i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+    i.cli(&["subscribers", "import", csv.to_str().unwrap()]);
     send_issue(&i, 210);
     i
 }
 
 /// The message of issue `number` to `email`, from what the database recorded (the
 /// outbox keeps no envelope): its VERP address is what the worker signed.
-pub(crate) fn sent(i: &Instance, email: &str, number: u32) -> Sent {
+pub(crate) fn sent(i: &impl Sql, email: &str, number: u32) -> Sent {
     let (id, message_id): (i64, String) = (
         i.query_scalar(&delivery_sql("d.id", email, number)),
         i.query_text(&delivery_sql("d.message_id", email, number)),
@@ -170,13 +172,13 @@ fn ingest_file(i: &Instance, name: &str, contents: &str) -> String {
     i.ok(&["ingest", file.to_str().unwrap()])
 }
 
-pub(crate) fn status(i: &Instance, email: &str) -> String {
+pub(crate) fn status(i: &impl Sql, email: &str) -> String {
     i.query_text(&format!(
         "SELECT status || ' ' || soft_bounces FROM subscribers WHERE email = '{email}'"
     ))
 }
 
-pub(crate) fn count(i: &Instance, sql_where: &str) -> i64 {
+pub(crate) fn count(i: &impl Sql, sql_where: &str) -> i64 {
     i.query_scalar(&format!("SELECT count(*) FROM {sql_where}"))
 }
 
@@ -204,9 +206,9 @@ fn maildir(i: &Instance) -> PathBuf {
 #[test]
 fn a_returned_message_bounces_its_subscriber_by_verp_from_a_pipe_and_from_a_file() {
     let server = SmtpServer::start();
-    let i = Instance::smtp(server.port);
+    let i = Instance::smtp(server.port).spawn_app();
     i.queue_sample(LIST);
-    i.ok(&["worker", "--drain"]);
+    i.deliver_all();
     let messages = server.received();
     let ada = received(&messages, "ada@example.org");
     assert!(
@@ -436,13 +438,13 @@ fn soft_bounces_suppress_at_the_limit_within_the_window_only() {
 #[test]
 fn the_workers_own_soft_bounces_follow_the_same_limit() {
     let server = SmtpServer::start();
-    let i = Instance::smtp(server.port);
+    let i = Instance::smtp(server.port).spawn_app();
     // The test server answers 552 5.2.2 (mailbox full) for local parts starting "full".
     let csv = i.write(
         "list.csv",
         b"email,name\nfull@example.org,\nok@example.org,\n",
     );
-    i.ok(&["subscribers", "import", csv.to_str().unwrap()]);
+    i.cli(&["subscribers", "import", csv.to_str().unwrap()]);
     send_issue(&i, 210);
     send_issue(&i, 211);
     assert_eq!(status(&i, "full@example.org"), "active 2");
@@ -469,9 +471,9 @@ fn the_workers_own_soft_bounces_follow_the_same_limit() {
 #[test]
 fn a_complaint_with_the_recipient_redacted_is_matched_by_message_id() {
     let server = SmtpServer::start();
-    let i = Instance::smtp(server.port);
+    let i = Instance::smtp(server.port).spawn_app();
     i.queue_sample(LIST);
-    i.ok(&["worker", "--drain"]);
+    i.deliver_all();
     let ada = received(&server.received(), "ada@example.org");
     // The provider redacts the recipient and drops the envelope sender.
     let returned: String = ada

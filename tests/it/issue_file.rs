@@ -2,7 +2,7 @@
 
 use mailroom::issue_file::{MAX_FILE_BYTES, parse_bytes};
 
-use crate::helpers::{Instance, repo_path};
+use crate::helpers::{Instance, Sql, repo_path};
 
 const HEAD: &str = "+++\nnumber = 7\ntitle = \"T\"\ndate = 2021-08-06\n+++\n";
 

@@ -1,6 +1,6 @@
 //! Issue store and lifecycle through the CLI, against a real SQLite file.
 
-use crate::helpers::{Instance, repo_path};
+use crate::helpers::{Instance, Sql, repo_path};
 
 fn sample() -> String {
     repo_path("samples/issue-210.md").display().to_string()

@@ -1,6 +1,8 @@
-//! mailroom's integration tests: one binary, real parts (SQLite files, the `mailroom`
-//! binary, an SMTP server speaking the protocol, headless Chromium).
+//! mailroom's integration tests: one binary, real parts (SQLite files, the app served in
+//! this process or the `mailroom` binary, an SMTP server speaking the protocol, headless
+//! Chromium).
 
+mod app;
 mod helpers;
 
 mod admin;

@@ -1,40 +1,28 @@
-//! Double opt-in over HTTP: `mailroom serve` on a real SQLite file, confirmations received
-//! by an SMTP server speaking the protocol (or written to the outbox).
-
-use std::time::{Duration, Instant};
+//! Double opt-in over HTTP: the app on a real SQLite file, confirmations received by an
+//! SMTP server speaking the protocol (or written to the outbox).
 
 use mailroom::token::{ConfirmClaim, TokenKeys, UnsubscribeClaim};
 use time::OffsetDateTime;
 
-use crate::helpers::{Instance, Received, Reply, Served, SmtpServer, TOKEN_KEY};
+use crate::app::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Http, Instance, Received, Reply, SmtpServer, Sql, TOKEN_KEY};
 
 const JSON: &str = "application/json";
 
-/// An instance mailing through `smtp`, serving HTTP only.
-fn serve_smtp(smtp: &SmtpServer) -> (Instance, Served) {
-    let i = Instance::smtp(smtp.port);
-    let served = i.serve(&["--http-only"]);
-    (i, served)
+/// An app mailing through `smtp`.
+fn serve_smtp(smtp: &SmtpServer) -> TestApp {
+    Instance::smtp(smtp.port).spawn_app()
 }
 
-/// Polls, bounded, until `done` holds: the confirmation is sent after the response.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn subscribe(served: &Served, email: &str) -> Reply {
-    served.post_form("/subscribe", &format!("email={}", encode(email)))
+fn subscribe(app: &TestApp, email: &str) -> Reply {
+    app.post_form("/subscribe", &format!("email={}", encode(email)))
 }
 
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn column(i: &Instance, email: &str, column: &str) -> String {
+fn column(i: &impl Sql, email: &str, column: &str) -> String {
     i.query_text(&format!(
         "SELECT coalesce({column}, 'NULL') FROM subscribers WHERE email = '{email}'"
     ))
@@ -84,20 +72,21 @@ fn links_for(received: &[Received], email: &str) -> Vec<String> {
 #[test]
 fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
     let smtp = SmtpServer::start();
-    let (i, served) = serve_smtp(&smtp);
-    let reply = served.post_form("/subscribe", "email=Ada%40Example.ORG&name=Ada+Lovelace");
+    let app = serve_smtp(&smtp);
+    let reply = app.post_form("/subscribe", "email=Ada%40Example.ORG&name=Ada+Lovelace");
     assert_eq!(reply.status, 200, "{reply:?}");
     assert!(reply.body.contains("Check your inbox"), "{}", reply.body);
     let email = "Ada@example.org";
     assert_eq!(
-        i.subscriber_status(email),
+        app.subscriber_status(email),
         "pending",
         "the domain is stored lower-cased"
     );
-    assert_eq!(column(&i, email, "name"), "Ada Lovelace");
-    assert_eq!(column(&i, email, "confirmed_at"), "NULL");
+    assert_eq!(column(&app, email, "name"), "Ada Lovelace");
+    assert_eq!(column(&app, email, "confirmed_at"), "NULL");
 
-    wait_until("the confirmation email", || smtp.count() == 1);
+    app.confirmations_sent();
+    assert_eq!(smtp.count(), 1, "the confirmation email");
     let received = smtp.received();
     let r = &received[0];
     assert_eq!(r.rcpt_to, [email]);
@@ -139,7 +128,7 @@ fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
     let path = link_in(&r.data);
 
     for _ in 0..3 {
-        let page = served.get(&path);
+        let page = app.get(&path);
         assert_eq!(page.status, 200, "{page:?}");
         assert!(page.body.contains("Confirm your subscription"));
         assert!(page.body.contains("A\u{2022}\u{2022}\u{2022}@example.org"));
@@ -149,38 +138,38 @@ fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
         );
         assert!(page.body.contains("<form method=\"post\">"));
         assert_eq!(page.headers["referrer-policy"], "no-referrer");
-        assert_eq!(served.request("HEAD", &path, None, "").status, 200);
+        assert_eq!(app.request("HEAD", &path, None, "").status, 200);
     }
     assert_eq!(
-        i.subscriber_status(email),
+        app.subscriber_status(email),
         "pending",
         "GET and HEAD change nothing"
     );
-    assert_eq!(i.event_count("confirmed"), 0);
+    assert_eq!(app.event_count("confirmed"), 0);
 
     for _ in 0..2 {
-        let done = served.post_form(&path, "action=confirm");
+        let done = app.post_form(&path, "action=confirm");
         assert_eq!(done.status, 200, "{done:?}");
         assert!(done.body.contains("You are subscribed"), "{}", done.body);
     }
-    assert_eq!(i.subscriber_status(email), "active");
-    assert_ne!(column(&i, email, "confirmed_at"), "NULL");
-    assert_eq!(column(&i, email, "consent_source"), "form");
-    assert_eq!(column(&i, email, "consent_ip"), "127.0.0.1");
+    assert_eq!(app.subscriber_status(email), "active");
+    assert_ne!(column(&app, email, "confirmed_at"), "NULL");
+    assert_eq!(column(&app, email, "consent_source"), "form");
+    assert_eq!(column(&app, email, "consent_ip"), "127.0.0.1");
     assert_eq!(
-        column(&i, email, "consent_at"),
-        column(&i, email, "confirmed_at")
+        column(&app, email, "consent_at"),
+        column(&app, email, "confirmed_at")
     );
     assert_eq!(
-        i.query_text(
+        app.query_text(
             "SELECT group_concat(kind || ' ' || source || ' ' || detail, ' | ') FROM events"
         ),
         "subscribed form {\"ip\":\"127.0.0.1\",\"status\":\"pending\"} | \
          confirmed form {\"from\":\"pending\",\"ip\":\"127.0.0.1\"}",
         "one event per change, a double click included"
     );
-    assert!(served.get(&path).body.contains("You are subscribed"));
-    let show = i.ok(&["subscribers", "show", email]);
+    assert!(app.get(&path).body.contains("You are subscribed"));
+    let show = app.ok(&["subscribers", "show", email]);
     assert!(show.contains("consent:  form at"), "{show}");
     assert!(show.contains("from 127.0.0.1"), "{show}");
 }
@@ -188,7 +177,7 @@ fn a_new_address_confirms_through_the_emailed_link_and_get_changes_nothing() {
 #[test]
 fn the_answer_is_the_same_whatever_the_list_knows_about_the_address() {
     let smtp = SmtpServer::start();
-    let i = Instance::smtp(smtp.port);
+    let app = Instance::smtp(smtp.port).spawn_app();
     for email in [
         "active@example.org",
         "pending@example.org",
@@ -196,20 +185,19 @@ fn the_answer_is_the_same_whatever_the_list_knows_about_the_address() {
         "bounced@example.org",
         "complained@example.org",
     ] {
-        i.ok(&["subscribers", "add", email]);
+        app.cli(&["subscribers", "add", email]);
     }
-    i.ok(&["subscribers", "unsubscribe", "unsub@example.org"]);
-    i.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'bounced@example.org'");
-    i.execute(
+    app.cli(&["subscribers", "unsubscribe", "unsub@example.org"]);
+    app.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'bounced@example.org'");
+    app.execute(
         "UPDATE subscribers SET status = 'complained' WHERE email = 'complained@example.org'",
     );
     // Asked for a minute ago: within the hour, so no second email.
-    i.execute(
+    app.execute(
         "UPDATE subscribers SET status = 'pending',
                 confirmation_sent_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')
          WHERE email = 'pending@example.org'",
     );
-    let served = i.serve(&["--http-only"]);
 
     let known = [
         "pending@example.org",
@@ -223,8 +211,8 @@ fn the_answer_is_the_same_whatever_the_list_knows_about_the_address() {
         ("json", "new.json@example.org"),
     ] {
         let ask = |email: &str| match format {
-            "form" => subscribe(&served, email),
-            _ => served.request(
+            "form" => subscribe(&app, email),
+            _ => app.request(
                 "POST",
                 "/subscribe",
                 Some(JSON),
@@ -247,27 +235,31 @@ fn the_answer_is_the_same_whatever_the_list_knows_about_the_address() {
         }
     }
 
-    assert_eq!(i.subscriber_status("active@example.org"), "active");
+    assert_eq!(app.subscriber_status("active@example.org"), "active");
     assert_eq!(
-        i.subscriber_status("unsub@example.org"),
+        app.subscriber_status("unsub@example.org"),
         "unsubscribed",
         "only the emailed link brings them back"
     );
-    assert_eq!(i.subscriber_status("bounced@example.org"), "bounced");
-    assert_eq!(i.subscriber_status("complained@example.org"), "complained");
-    assert_eq!(i.subscriber_status("new.json@example.org"), "pending");
+    assert_eq!(app.subscriber_status("bounced@example.org"), "bounced");
+    assert_eq!(
+        app.subscriber_status("complained@example.org"),
+        "complained"
+    );
+    assert_eq!(app.subscriber_status("new.json@example.org"), "pending");
     for email in [
         "active@example.org",
         "bounced@example.org",
         "complained@example.org",
     ] {
         assert_eq!(
-            column(&i, email, "confirmation_sent_at"),
+            column(&app, email, "confirmation_sent_at"),
             "NULL",
             "{email}: nothing sent"
         );
     }
-    wait_until("three confirmations", || smtp.count() >= 3);
+    app.confirmations_sent();
+    assert!(smtp.count() >= 3, "three confirmations");
     let mut recipients: Vec<String> = smtp
         .received()
         .into_iter()
@@ -287,52 +279,53 @@ fn the_answer_is_the_same_whatever_the_list_knows_about_the_address() {
 #[test]
 fn one_confirmation_per_address_per_hour() {
     let smtp = SmtpServer::start();
-    let (i, served) = serve_smtp(&smtp);
+    let app = serve_smtp(&smtp);
     for _ in 0..3 {
-        assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+        assert_eq!(subscribe(&app, "ada@example.org").status, 200);
     }
     let json = r#"{"email": "ada@example.org", "name": "Ada"}"#;
     assert_eq!(
-        served
-            .request("POST", "/subscribe", Some(JSON), json)
-            .status,
+        app.request("POST", "/subscribe", Some(JSON), json).status,
         200
     );
-    let first_sent = column(&i, "ada@example.org", "confirmation_sent_at");
+    let first_sent = column(&app, "ada@example.org", "confirmation_sent_at");
     // A request for someone else, so there is something to wait for.
-    assert_eq!(subscribe(&served, "bob@example.org").status, 200);
-    wait_until("two confirmations", || smtp.count() >= 2);
+    assert_eq!(subscribe(&app, "bob@example.org").status, 200);
+    app.confirmations_sent();
+    assert!(smtp.count() >= 2, "two confirmations");
     assert_eq!(smtp.per_recipient()["ada@example.org"], 1);
     assert_eq!(
-        column(&i, "ada@example.org", "confirmation_sent_at"),
+        column(&app, "ada@example.org", "confirmation_sent_at"),
         first_sent,
         "repeats within the hour leave the send time alone"
     );
-    assert_eq!(column(&i, "ada@example.org", "name"), "", "nor the name");
+    assert_eq!(column(&app, "ada@example.org", "name"), "", "nor the name");
 
     // An hour on, a pending address gets a fresh confirmation; the first link still works.
-    i.execute(
+    app.execute(
         "UPDATE subscribers SET confirmation_sent_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-61 minutes')
          WHERE email = 'ada@example.org'",
     );
-    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
-    wait_until("a second confirmation to ada", || smtp.count() >= 3);
+    assert_eq!(subscribe(&app, "ada@example.org").status, 200);
+    app.confirmations_sent();
+    assert!(smtp.count() >= 3, "a second confirmation to ada");
     let links = links_for(&smtp.received(), "ada@example.org");
     assert_eq!(links.len(), 2);
     assert_ne!(links[0], links[1]);
     assert!(
-        served
-            .post_form(&links[0], "")
+        app.post_form(&links[0], "")
             .body
             .contains("You are subscribed")
     );
-    assert_eq!(i.subscriber_status("ada@example.org"), "active");
+    assert_eq!(app.subscriber_status("ada@example.org"), "active");
 
     // Active now: asking again sends nothing, whenever.
-    i.execute("UPDATE subscribers SET confirmation_sent_at = NULL WHERE email = 'ada@example.org'");
-    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+    app.execute(
+        "UPDATE subscribers SET confirmation_sent_at = NULL WHERE email = 'ada@example.org'",
+    );
+    assert_eq!(subscribe(&app, "ada@example.org").status, 200);
     assert_eq!(
-        column(&i, "ada@example.org", "confirmation_sent_at"),
+        column(&app, "ada@example.org", "confirmation_sent_at"),
         "NULL"
     );
 }
@@ -340,76 +333,73 @@ fn one_confirmation_per_address_per_hour() {
 #[test]
 fn an_unsubscribed_reader_comes_back_only_by_confirming_afresh() {
     let smtp = SmtpServer::start();
-    let i = Instance::smtp(smtp.port);
-    i.ok(&["subscribers", "add", "kim@example.org", "--name", "Kim"]);
-    let id = i.subscriber_id("kim@example.org");
+    let app = Instance::smtp(smtp.port).spawn_app();
+    app.cli(&["subscribers", "add", "kim@example.org", "--name", "Kim"]);
+    let id = app.subscriber_id("kim@example.org");
     // A link from before the unsubscribe (as if from an earlier sign-up) must not undo it.
     let before_unsubscribe = confirm_path(id, OffsetDateTime::now_utc() - time::Duration::hours(1));
-    i.ok(&["subscribers", "unsubscribe", "kim@example.org"]);
-    let old_consent = column(&i, "kim@example.org", "consent_at");
-    let served = i.serve(&["--http-only"]);
+    app.cli(&["subscribers", "unsubscribe", "kim@example.org"]);
+    let old_consent = column(&app, "kim@example.org", "consent_at");
 
     for method in ["GET", "POST"] {
-        let stale = served.request(method, &before_unsubscribe, None, "");
+        let stale = app.request(method, &before_unsubscribe, None, "");
         assert_eq!(stale.status, 404, "{method}");
         assert!(stale.body.contains("This link has expired"), "{method}");
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
 
-    assert_eq!(subscribe(&served, "kim@example.org").status, 200);
+    assert_eq!(subscribe(&app, "kim@example.org").status, 200);
     assert_eq!(
-        i.subscriber_status("kim@example.org"),
+        app.subscriber_status("kim@example.org"),
         "unsubscribed",
         "a request alone changes nothing"
     );
-    wait_until("kim's confirmation", || smtp.count() == 1);
+    app.confirmations_sent();
+    assert_eq!(smtp.count(), 1, "kim's confirmation");
     let path = &links_for(&smtp.received(), "kim@example.org")[0];
     assert!(
-        served
-            .get(path)
+        app.get(path)
             .body
             .contains("Start sending Deep Learning Weekly to")
     );
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
-    let done = served.post_form(path, "action=confirm");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
+    let done = app.post_form(path, "action=confirm");
     assert!(done.body.contains("You are subscribed"), "{done:?}");
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(column(&i, "kim@example.org", "consent_source"), "form");
-    assert_ne!(column(&i, "kim@example.org", "consent_at"), old_consent);
-    assert_eq!(column(&i, "kim@example.org", "unsubscribed_at"), "NULL");
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(column(&app, "kim@example.org", "consent_source"), "form");
+    assert_ne!(column(&app, "kim@example.org", "consent_at"), old_consent);
+    assert_eq!(column(&app, "kim@example.org", "unsubscribed_at"), "NULL");
     assert_eq!(
-        i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'confirmed'"),
+        app.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'confirmed'"),
         "form {\"from\":\"unsubscribed\",\"ip\":\"127.0.0.1\"}"
     );
 }
 
 #[test]
 fn bounced_and_complained_stay_closed_even_with_a_genuine_link() {
-    let i = Instance::new();
-    i.ok(&["subscribers", "add", "gone@example.org"]);
-    i.ok(&["subscribers", "add", "angry@example.org"]);
-    i.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'gone@example.org'");
-    i.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'angry@example.org'");
-    let served = i.serve(&["--http-only"]);
+    let app = spawn_app();
+    app.cli(&["subscribers", "add", "gone@example.org"]);
+    app.cli(&["subscribers", "add", "angry@example.org"]);
+    app.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'gone@example.org'");
+    app.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'angry@example.org'");
     for (email, kept) in [
         ("gone@example.org", "bounced"),
         ("angry@example.org", "complained"),
     ] {
-        let path = confirm_path(i.subscriber_id(email), OffsetDateTime::now_utc());
-        assert!(served.get(&path).body.contains("You are not on the list"));
-        let post = served.post_form(&path, "action=confirm");
+        let path = confirm_path(app.subscriber_id(email), OffsetDateTime::now_utc());
+        assert!(app.get(&path).body.contains("You are not on the list"));
+        let post = app.post_form(&path, "action=confirm");
         assert!(post.body.contains("You are not on the list"), "{post:?}");
-        assert_eq!(i.subscriber_status(email), kept);
+        assert_eq!(app.subscriber_status(email), kept);
     }
-    assert_eq!(i.event_count("confirmed"), 0);
+    assert_eq!(app.event_count("confirmed"), 0);
 }
 
 #[test]
 fn bad_confirmation_links_get_a_404_page_and_change_nothing() {
-    let i = Instance::new();
-    let served = i.serve(&["--http-only"]);
-    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
-    let id = i.subscriber_id("ada@example.org");
+    let app = spawn_app();
+    assert_eq!(subscribe(&app, "ada@example.org").status, 200);
+    let id = app.subscriber_id("ada@example.org");
     let now = OffsetDateTime::now_utc();
     let good = keys().confirm(ConfirmClaim {
         subscriber_id: id,
@@ -448,43 +438,42 @@ fn bad_confirmation_links_get_a_404_page_and_change_nothing() {
         ("percent-encoded junk", "%E2%80%A2%00%0A".to_string()),
         ("very long", "a".repeat(5000)),
     ];
-    let reference = served.get("/confirm/not-a-token");
+    let reference = app.get("/confirm/not-a-token");
     assert!(reference.body.contains("This link is not valid"));
     for (what, token) in invalid {
         let path = format!("/confirm/{token}");
-        let get = served.get(&path);
+        let get = app.get(&path);
         assert_eq!(get.status, 404, "{what}");
         assert_eq!(
             get.body, reference.body,
             "{what}: one page for every bad token"
         );
-        let post = served.post_form(&path, "action=confirm");
+        let post = app.post_form(&path, "action=confirm");
         assert_eq!(post.status, 404, "{what}");
         assert_eq!(post.body, reference.body, "{what}");
     }
 
     let expired = confirm_path(id, now - time::Duration::days(8));
     for method in ["GET", "POST"] {
-        let reply = served.request(method, &expired, None, "");
+        let reply = app.request(method, &expired, None, "");
         assert_eq!(reply.status, 404, "{method}: expired");
         assert!(reply.body.contains("This link has expired"), "{method}");
         assert!(reply.body.contains("work for 7 days"), "{method}");
         assert!(reply.body.contains("href=\"../subscribe\""), "{method}");
     }
-    assert_eq!(i.subscriber_status("ada@example.org"), "pending");
-    assert_eq!(i.event_count("confirmed"), 0);
+    assert_eq!(app.subscriber_status("ada@example.org"), "pending");
+    assert_eq!(app.event_count("confirmed"), 0);
 
     // The same claim, properly signed and in time, does confirm: the refusals were real.
-    let fine = served.post_form(&format!("/confirm/{good}"), "");
+    let fine = app.post_form(&format!("/confirm/{good}"), "");
     assert_eq!(fine.status, 200);
-    assert_eq!(i.subscriber_status("ada@example.org"), "active");
+    assert_eq!(app.subscriber_status("ada@example.org"), "active");
 }
 
 #[test]
 fn invalid_input_is_refused_with_a_reason_and_stores_nothing() {
     const FORM: &str = "application/x-www-form-urlencoded";
-    let i = Instance::new();
-    let served = i.serve(&["--http-only"]);
+    let app = spawn_app();
     let long_name = format!("email=ada%40example.org&name={}", "a".repeat(201));
     let oversized = format!("email=ada%40example.org&name={}", "a".repeat(20_000));
     let cases: [(&str, Option<&str>, &str, u16, &str); 18] = [
@@ -604,7 +593,7 @@ fn invalid_input_is_refused_with_a_reason_and_stores_nothing() {
         ),
     ];
     for (what, content_type, body, expected, reason) in cases {
-        let reply = served.request("POST", "/subscribe", content_type, body);
+        let reply = app.request("POST", "/subscribe", content_type, body);
         assert_eq!(reply.status, expected, "{what}: {reply:?}");
         assert!(reply.body.contains(reason), "{what}: {}", reply.body);
         if expected == 422 && content_type == Some(FORM) {
@@ -618,7 +607,7 @@ fn invalid_input_is_refused_with_a_reason_and_stores_nothing() {
             assert!(error["error"].is_string(), "{what}: {}", reply.body);
         }
     }
-    let typed = served.post_form(
+    let typed = app.post_form(
         "/subscribe",
         "email=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E&name=Ada+%26+Co",
     );
@@ -633,11 +622,11 @@ fn invalid_input_is_refused_with_a_reason_and_stores_nothing() {
         typed.body.contains("value=\"Ada &amp; Co\""),
         "kept for a retry"
     );
-    assert_eq!(i.query_scalar("SELECT count(*) FROM subscribers"), 0);
-    assert_eq!(i.query_scalar("SELECT count(*) FROM events"), 0);
+    assert_eq!(app.query_scalar("SELECT count(*) FROM subscribers"), 0);
+    assert_eq!(app.query_scalar("SELECT count(*) FROM events"), 0);
 
     // Well-formed requests: JSON, and a form posted without a Content-Type (curl -d style).
-    let json = served.request(
+    let json = app.request(
         "POST",
         "/subscribe",
         Some(JSON),
@@ -646,23 +635,24 @@ fn invalid_input_is_refused_with_a_reason_and_stores_nothing() {
     assert_eq!(json.status, 200, "{json:?}");
     assert_eq!(json.headers["content-type"], "application/json");
     assert!(serde_json::from_str::<serde_json::Value>(&json.body).unwrap()["message"].is_string());
-    assert_eq!(column(&i, "ada@example.org", "name"), "Ada");
-    let bare = served.request("POST", "/subscribe", None, "email=bob%40example.org");
+    assert_eq!(column(&app, "ada@example.org", "name"), "Ada");
+    let bare = app.request("POST", "/subscribe", None, "email=bob%40example.org");
     assert_eq!(bare.status, 200, "{bare:?}");
-    assert_eq!(i.subscriber_status("bob@example.org"), "pending");
+    assert_eq!(app.subscriber_status("bob@example.org"), "pending");
 }
 
 #[test]
 fn the_name_cannot_add_recipients_or_headers() {
     let smtp = SmtpServer::start();
-    let (_i, served) = serve_smtp(&smtp);
+    let app = serve_smtp(&smtp);
     let name = "Eve\" <mallory@example.org>, Bcc: mallory@example.org";
-    let reply = served.post_form(
+    let reply = app.post_form(
         "/subscribe",
         &format!("email=eve%40example.org&name={}", encode(name)),
     );
     assert_eq!(reply.status, 200);
-    wait_until("eve's confirmation", || smtp.count() == 1);
+    app.confirmations_sent();
+    assert_eq!(smtp.count(), 1, "eve's confirmation");
     let r = &smtp.received()[0];
     assert_eq!(r.rcpt_to, ["eve@example.org"], "one envelope recipient");
     let msg = mail_parser::MessageParser::default()
@@ -683,10 +673,9 @@ fn the_name_cannot_add_recipients_or_headers() {
 
 #[test]
 fn subscribing_is_rate_limited_per_client() {
-    let i = Instance::with_config("[http]\npublic_rate_per_second = 1\npublic_burst = 3\n");
-    let served = i.serve(&["--http-only"]);
+    let app = spawn_app_with("[http]\npublic_rate_per_second = 1\npublic_burst = 3\n");
     let replies: Vec<Reply> = (0..8)
-        .map(|n| subscribe(&served, &format!("reader{n}@example.org")))
+        .map(|n| subscribe(&app, &format!("reader{n}@example.org")))
         .collect();
     let codes: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert_eq!(&codes[..3], &[200, 200, 200], "the burst passes: {codes:?}");
@@ -695,39 +684,35 @@ fn subscribing_is_rate_limited_per_client() {
         .find(|r| r.status == 429)
         .unwrap_or_else(|| panic!("no 429 after the burst: {codes:?}"));
     assert!(limited.headers.contains_key("retry-after"));
-    let stored = i.query_scalar("SELECT count(*) FROM subscribers");
+    let stored = app.query_scalar("SELECT count(*) FROM subscribers");
     assert_eq!(
         stored,
         codes.iter().filter(|c| **c == 200).count() as i64,
         "refused requests stored nothing"
     );
-    assert_eq!(served.get("/healthz").status, 200);
+    assert_eq!(app.get("/healthz").status, 200);
 }
 
 #[test]
 fn the_confirmation_goes_to_the_outbox_when_that_is_the_transport() {
-    let i = Instance::new();
-    let served = i.serve(&["--http-only"]);
-    assert_eq!(subscribe(&served, "ada@example.org").status, 200);
+    let app = spawn_app();
+    assert_eq!(subscribe(&app, "ada@example.org").status, 200);
     let files = || -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(i.outbox())
+        std::fs::read_dir(app.outbox())
             .map(|d| d.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default()
     };
-    wait_until("a file in the outbox", || {
+    app.confirmations_sent();
+    assert!(
         files()
             .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "eml"))
-    });
+            .any(|p| p.extension().is_some_and(|e| e == "eml")),
+        "a file in the outbox"
+    );
     let raw = std::fs::read(&files()[0]).unwrap();
     let path = link_in(&raw);
-    assert!(
-        served
-            .post_form(&path, "")
-            .body
-            .contains("You are subscribed")
-    );
-    assert_eq!(i.subscriber_status("ada@example.org"), "active");
+    assert!(app.post_form(&path, "").body.contains("You are subscribed"));
+    assert_eq!(app.subscriber_status("ada@example.org"), "active");
 }
 
 #[test]
@@ -738,21 +723,23 @@ fn a_failed_send_is_forgotten_so_the_next_request_sends_again() {
         .local_addr()
         .unwrap()
         .port();
-    let i = Instance::smtp(port);
-    let served = i.serve(&["--http-only"]);
-    let reply = subscribe(&served, "ada@example.org");
+    let app = Instance::smtp(port).spawn_app();
+    let reply = subscribe(&app, "ada@example.org");
     assert_eq!(reply.status, 200, "the request does not wait for the relay");
-    assert_eq!(i.subscriber_status("ada@example.org"), "pending");
-    wait_until("the failed send to be forgotten", || {
-        column(&i, "ada@example.org", "confirmation_sent_at") == "NULL"
-    });
+    assert_eq!(app.subscriber_status("ada@example.org"), "pending");
+    app.confirmations_sent();
+    assert_eq!(
+        column(&app, "ada@example.org", "confirmation_sent_at"),
+        "NULL",
+        "the failed send is forgotten"
+    );
 }
 
 #[test]
 fn the_subscribe_form_works_in_a_browser_without_javascript() {
     let smtp = SmtpServer::start();
-    let (i, served) = serve_smtp(&smtp);
-    let page = served.get("/subscribe");
+    let app = serve_smtp(&smtp);
+    let page = app.get("/subscribe");
     assert_eq!(page.status, 200);
     assert!(
         page.headers["content-type"]
@@ -781,7 +768,7 @@ fn the_subscribe_form_works_in_a_browser_without_javascript() {
     let out = std::process::Command::new("node")
         .arg(crate::helpers::repo_path("tests/browser/subscribe.mjs"))
         .arg(&artifacts)
-        .arg(format!("{}/subscribe", served.base))
+        .arg(format!("{}/subscribe", app.base))
         .args(["grace@example.org", "Grace Hopper"])
         .env("CHROMIUM", crate::helpers::chromium())
         .output()
@@ -803,26 +790,26 @@ fn the_subscribe_form_works_in_a_browser_without_javascript() {
     assert_eq!(after["method"], "POST");
     assert_eq!(after["status"], 200);
     assert_eq!(after["heading"], "Check your inbox");
-    assert_eq!(i.subscriber_status("grace@example.org"), "pending");
-    assert_eq!(column(&i, "grace@example.org", "name"), "Grace Hopper");
-    wait_until("grace's confirmation", || smtp.count() == 1);
+    assert_eq!(app.subscriber_status("grace@example.org"), "pending");
+    assert_eq!(column(&app, "grace@example.org", "name"), "Grace Hopper");
+    app.confirmations_sent();
+    assert_eq!(smtp.count(), 1, "grace's confirmation");
 }
 
 #[test]
 fn an_erased_address_comes_back_only_through_its_own_confirmation() {
     let smtp = SmtpServer::start();
-    let i = Instance::smtp(smtp.port);
+    let app = Instance::smtp(smtp.port).spawn_app();
     for email in ["gone@example.org", "angry@example.org"] {
-        i.ok(&["subscribers", "add", email]);
+        app.cli(&["subscribers", "add", email]);
     }
-    i.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'angry@example.org'");
+    app.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'angry@example.org'");
     for email in ["gone@example.org", "angry@example.org"] {
-        i.ok(&["subscribers", "remove", email]);
+        app.cli(&["subscribers", "remove", email]);
     }
-    let served = i.serve(&["--http-only"]);
-    let reference = subscribe(&served, "someone.new@example.org");
+    let reference = subscribe(&app, "someone.new@example.org");
     for email in ["gone@example.org", "angry@example.org"] {
-        let reply = subscribe(&served, email);
+        let reply = subscribe(&app, email);
         assert_eq!(
             (reply.status, &reply.body),
             (reference.status, &reference.body),
@@ -830,27 +817,23 @@ fn an_erased_address_comes_back_only_through_its_own_confirmation() {
         );
     }
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'angry@example.org'"),
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'angry@example.org'"),
         0,
         "an erased complainer is not stored again"
     );
-    assert_eq!(i.subscriber_status("gone@example.org"), "pending");
+    assert_eq!(app.subscriber_status("gone@example.org"), "pending");
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM erasures"),
+        app.query_scalar("SELECT count(*) FROM erasures"),
         2,
         "until confirmed"
     );
-    wait_until("two confirmations", || smtp.count() >= 2);
+    app.confirmations_sent();
+    assert!(smtp.count() >= 2, "two confirmations");
     let path = &links_for(&smtp.received(), "gone@example.org")[0];
-    assert!(
-        served
-            .post_form(path, "")
-            .body
-            .contains("You are subscribed")
-    );
-    assert_eq!(i.subscriber_status("gone@example.org"), "active");
+    assert!(app.post_form(path, "").body.contains("You are subscribed"));
+    assert_eq!(app.subscriber_status("gone@example.org"), "active");
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM erasures"),
+        app.query_scalar("SELECT count(*) FROM erasures"),
         1,
         "the confirmation lifts gone's erasure, not angry's"
     );
@@ -864,18 +847,19 @@ fn an_erased_address_comes_back_only_through_its_own_confirmation() {
 #[test]
 fn an_international_domain_is_stored_and_mailed_as_punycode() {
     let smtp = SmtpServer::start();
-    let (i, served) = serve_smtp(&smtp);
-    assert_eq!(subscribe(&served, "leser@Bücher.DE").status, 200);
-    assert_eq!(i.subscriber_status("leser@xn--bcher-kva.de"), "pending");
-    wait_until("the confirmation", || smtp.count() == 1);
+    let app = serve_smtp(&smtp);
+    assert_eq!(subscribe(&app, "leser@Bücher.DE").status, 200);
+    assert_eq!(app.subscriber_status("leser@xn--bcher-kva.de"), "pending");
+    app.confirmations_sent();
+    assert_eq!(smtp.count(), 1, "the confirmation");
     assert_eq!(smtp.received()[0].rcpt_to, ["leser@xn--bcher-kva.de"]);
     assert_eq!(
-        subscribe(&served, "leser@xn--bcher-kva.de").status,
+        subscribe(&app, "leser@xn--bcher-kva.de").status,
         200,
         "the same address, within the hour"
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers"),
+        app.query_scalar("SELECT count(*) FROM subscribers"),
         1,
         "one subscriber for both spellings"
     );
@@ -884,15 +868,16 @@ fn an_international_domain_is_stored_and_mailed_as_punycode() {
 #[test]
 fn a_confirmation_carries_no_text_the_requester_chose() {
     let smtp = SmtpServer::start();
-    let (i, served) = serve_smtp(&smtp);
+    let app = serve_smtp(&smtp);
     let victim = "victim@example.org";
     let name = "\"Eve\" <attacker@evil.example>, x Buy cheap pills at evil.example";
-    let reply = served.post_form(
+    let reply = app.post_form(
         "/subscribe",
         &format!("email={}&name={}", encode(victim), encode(name)),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
-    wait_until("the confirmation email", || smtp.count() == 1);
+    app.confirmations_sent();
+    assert_eq!(smtp.count(), 1, "the confirmation email");
     let received = smtp.received();
     let r = &received[0];
     assert_eq!(r.rcpt_to, [victim], "only the typed address receives it");
@@ -911,5 +896,5 @@ fn a_confirmation_carries_no_text_the_requester_chose() {
     let to = to.first().unwrap();
     assert_eq!((to.name(), to.address()), (None, Some(victim)));
     // Kept for when they confirm: then it is their own address that gets it.
-    assert_eq!(column(&i, victim, "name"), name);
+    assert_eq!(column(&app, victim, "name"), name);
 }

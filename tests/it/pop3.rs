@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use mailroom::token::{TokenKeys, UnsubscribeClaim};
 
-use crate::helpers::{Instance, TOKEN_KEY, TestCertificate, mailroom_command};
+use crate::helpers::{Instance, Sql, TOKEN_KEY, TestCertificate, mailroom_command};
 use crate::ingest::{USER_UNKNOWN, count, delivered, dsn_for, sent, status};
 
 const PASSWORD: &str = "pop-secret-1234";

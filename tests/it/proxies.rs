@@ -4,40 +4,39 @@
 
 use mailroom::token::{TokenKeys, UnsubscribeClaim};
 
-use crate::helpers::{Instance, Served, TOKEN_KEY};
+use crate::app::{TestApp, spawn_app_with};
+use crate::helpers::{Http, Instance, Sql, TOKEN_KEY};
 
 /// `n` active subscribers r0@…r{n-1}@example.org, the sample issue queued, HTTP served.
-fn setup(n: usize, http: &str) -> (Instance, Served) {
-    let i = Instance::with_config(&format!("[http]\n{http}"));
+fn setup(n: usize, http: &str) -> TestApp {
+    let app = spawn_app_with(&format!("[http]\n{http}"));
     let mut csv = String::from("email\n");
     for k in 0..n {
         csv.push_str(&format!("r{k}@example.org\n"));
     }
-    i.queue_sample(&csv);
-    let served = i.serve(&["--http-only"]);
-    (i, served)
+    app.queue_sample(&csv);
+    app
 }
 
 /// What a mail client posts for subscriber `k`, one-click (RFC 8058).
-fn one_click(i: &Instance, served: &Served, k: usize, headers: &[(&str, &str)]) -> u16 {
+fn one_click(app: &TestApp, k: usize, headers: &[(&str, &str)]) -> u16 {
     let keys = TokenKeys::new(TOKEN_KEY, &[]).unwrap();
     let token = keys.unsubscribe(UnsubscribeClaim {
-        subscriber_id: i.subscriber_id(&format!("r{k}@example.org")),
+        subscriber_id: app.subscriber_id(&format!("r{k}@example.org")),
         issue_number: 210,
     });
-    served
-        .post_form_with(
-            &format!("/u/{token}"),
-            headers,
-            "List-Unsubscribe=One-Click",
-        )
-        .status
+    app.post_form_with(
+        &format!("/u/{token}"),
+        headers,
+        "List-Unsubscribe=One-Click",
+    )
+    .status
 }
 
 /// The issue's case: 200 one-click unsubscribes through one proxy, default limits.
 #[test]
 fn many_clients_behind_a_trusted_proxy_are_not_limited_as_one() {
-    let (i, served) = setup(200, "trusted_proxies = [\"127.0.0.1\"]\n");
+    let app = setup(200, "trusted_proxies = [\"127.0.0.1\"]\n");
     let statuses: Vec<u16> = (0..200)
         .map(|k| {
             let client = format!("203.0.113.{}", k % 250 + 1);
@@ -46,19 +45,19 @@ fn many_clients_behind_a_trusted_proxy_are_not_limited_as_one() {
             } else {
                 client
             };
-            one_click(&i, &served, k, &[("X-Forwarded-For", &client)])
+            one_click(&app, k, &[("X-Forwarded-For", &client)])
         })
         .collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'"),
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'"),
         200
     );
 }
 
 #[test]
 fn one_client_behind_a_trusted_proxy_is_still_limited() {
-    let (i, served) = setup(
+    let app = setup(
         20,
         "trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\npublic_rate_per_second = 1\npublic_burst = 3\n",
     );
@@ -66,7 +65,7 @@ fn one_client_behind_a_trusted_proxy_is_still_limited() {
     let statuses: Vec<u16> = (0..20)
         .map(|k| {
             let forged = format!("198.51.100.{k}, 203.0.113.50");
-            one_click(&i, &served, k, &[("X-Forwarded-For", &forged)])
+            one_click(&app, k, &[("X-Forwarded-For", &forged)])
         })
         .collect();
     assert_eq!(&statuses[..3], &[200, 200, 200], "{statuses:?}");
@@ -79,8 +78,8 @@ fn one_client_behind_a_trusted_proxy_is_still_limited() {
 /// Without trusted proxies, a forwarding header is anyone's to write: it is ignored.
 #[test]
 fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
-    let (i, served) = setup(20, "public_rate_per_second = 1\npublic_burst = 3\n");
-    let reply = served.post_form_with(
+    let app = setup(20, "public_rate_per_second = 1\npublic_burst = 3\n");
+    let reply = app.post_form_with(
         "/subscribe",
         &[
             ("X-Forwarded-For", "203.0.113.77"),
@@ -90,7 +89,7 @@ fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
     );
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        i.query_text("SELECT consent_ip FROM subscribers WHERE email = 'new@example.org'"),
+        app.query_text("SELECT consent_ip FROM subscribers WHERE email = 'new@example.org'"),
         "127.0.0.1"
     );
     let statuses: Vec<u16> = (0..20)
@@ -101,7 +100,7 @@ fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
                 ("X-Forwarded-For", claimed.as_str()),
                 ("Forwarded", forwarded.as_str()),
             ];
-            one_click(&i, &served, k, &headers)
+            one_click(&app, k, &headers)
         })
         .collect();
     assert!(statuses.contains(&429), "{statuses:?}");
@@ -109,11 +108,11 @@ fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
 
 #[test]
 fn the_consent_record_names_the_forwarded_client() {
-    let (i, served) = setup(
+    let app = setup(
         1,
         "trusted_proxies = [\"127.0.0.1\"]\nclient_ip_header = \"forwarded\"\n",
     );
-    let reply = served.post_form_with(
+    let reply = app.post_form_with(
         "/subscribe",
         &[
             (
@@ -127,7 +126,7 @@ fn the_consent_record_names_the_forwarded_client() {
     );
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        i.query_text("SELECT consent_ip FROM subscribers WHERE email = 'ada@example.org'"),
+        app.query_text("SELECT consent_ip FROM subscribers WHERE email = 'ada@example.org'"),
         "2001:db8:cafe::17"
     );
 }

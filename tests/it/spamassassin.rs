@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::Instance;
+use crate::app::spawn_app;
 
 /// SpamAssassin's verdict on one message: its score and the rules that fired, with the
 /// report that explains them.
@@ -72,16 +72,16 @@ fn spamassassin(message: &Path, home: &Path) -> Verdict {
 
 #[test]
 fn the_delivered_sample_issue_does_not_look_like_spam() {
-    let i = Instance::new();
-    i.queue_sample("email,name\nada@example.org,Ada Lovelace\n");
-    i.ok(&["worker", "--drain"]);
-    let message = std::fs::read_dir(i.outbox())
+    let app = spawn_app();
+    app.queue_sample("email,name\nada@example.org,Ada Lovelace\n");
+    app.deliver_all();
+    let message = std::fs::read_dir(app.outbox())
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "eml"))
         .expect("a delivered message in the outbox");
 
-    let verdict = spamassassin(&message, i.dir.path());
+    let verdict = spamassassin(&message, app.dir.path());
     println!(
         "SpamAssassin: score {} rules {:?}\n{}",
         verdict.score, verdict.rules, verdict.report

@@ -1,7 +1,7 @@
 //! The subscriber list from the CLI: addresses, import, export, listing and removal, on a
 //! real SQLite file.
 
-use crate::helpers::Instance;
+use crate::helpers::{Instance, Sql};
 
 #[test]
 fn idn_addresses_are_stored_as_punycode_and_found_either_way() {
@@ -319,10 +319,11 @@ fn attributes_fill_template_placeholders_per_subscriber() {
         "[newsletter]\ntemplates_dir = \"{}\"\n",
         dir.display()
     ));
-    i.queue_sample("email,name,city\nada@example.org,Ada,London\nbob@example.org,Bob,<b>Paris</b> & Co\ncarl@example.org,Carl,\n");
-    i.ok(&["worker", "--drain"]);
+    let app = i.spawn_app();
+    app.queue_sample("email,name,city\nada@example.org,Ada,London\nbob@example.org,Bob,<b>Paris</b> & Co\ncarl@example.org,Carl,\n");
+    app.deliver_all();
     let mut greetings = Vec::new();
-    for entry in std::fs::read_dir(i.outbox()).unwrap() {
+    for entry in std::fs::read_dir(app.outbox()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         let message = mail_parser::MessageParser::default().parse(&bytes).unwrap();
         let text = message.body_text(0).unwrap().into_owned();

@@ -1,20 +1,20 @@
-//! Unsubscribe over HTTP against the running server and a real SQLite file.
+//! Unsubscribe over HTTP against the app and a real SQLite file.
 
 use mailroom::token::{TokenKeys, UnsubscribeClaim};
 
-use crate::helpers::{Instance, Served, TOKEN_KEY};
+use crate::app::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Http, Instance, Sql, TOKEN_KEY};
 
 const LIST: &str = "email,name\nkim@example.org,Kim\nlee@example.org,Lee\n";
 
-/// An instance with the sample issue queued for LIST, serving HTTP only (no deliveries).
-fn setup() -> (Instance, Served) {
-    let i = Instance::new();
-    i.queue_sample(LIST);
-    let served = i.serve(&["--http-only"]);
-    (i, served)
+/// An app with the sample issue queued for LIST (delivered only when the test says so).
+fn setup() -> TestApp {
+    let app = spawn_app();
+    app.queue_sample(LIST);
+    app
 }
 
-fn token_for(i: &Instance, email: &str) -> String {
+fn token_for(i: &impl Sql, email: &str) -> String {
     let keys = TokenKeys::new(TOKEN_KEY, &[]).unwrap();
     keys.unsubscribe(UnsubscribeClaim {
         subscriber_id: i.subscriber_id(email),
@@ -24,10 +24,10 @@ fn token_for(i: &Instance, email: &str) -> String {
 
 #[test]
 fn get_and_head_show_the_page_and_change_nothing() {
-    let (i, served) = setup();
-    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
+    let app = setup();
+    let path = format!("/u/{}", token_for(&app, "kim@example.org"));
     for _ in 0..3 {
-        let page = served.get(&path);
+        let page = app.get(&path);
         assert_eq!(page.status, 200);
         assert!(page.body.contains("Deep Learning Weekly"));
         assert!(
@@ -43,32 +43,32 @@ fn get_and_head_show_the_page_and_change_nothing() {
                 && page.body.contains(">Unsubscribe</button>")
         );
         assert_eq!(page.headers["referrer-policy"], "no-referrer");
-        assert_eq!(served.request("HEAD", &path, None, "").status, 200);
+        assert_eq!(app.request("HEAD", &path, None, "").status, 200);
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(i.event_count("unsubscribed"), 0);
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.event_count("unsubscribed"), 0);
 }
 
 #[test]
 fn one_click_urlencoded_unsubscribes_without_redirect_and_repeats_are_harmless() {
-    let (i, served) = setup();
-    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
+    let app = setup();
+    let path = format!("/u/{}", token_for(&app, "kim@example.org"));
     for _ in 0..3 {
-        let reply = served.post_form(&path, "List-Unsubscribe=One-Click");
+        let reply = app.post_form(&path, "List-Unsubscribe=One-Click");
         assert_eq!(reply.status, 200, "{reply:?}");
         assert!(reply.headers.get("location").is_none(), "no redirect");
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
     assert_eq!(
-        i.subscriber_status("lee@example.org"),
+        app.subscriber_status("lee@example.org"),
         "active",
         "only the token's subscriber"
     );
-    assert_eq!(i.event_count("unsubscribed"), 1, "one change, one event");
+    assert_eq!(app.event_count("unsubscribed"), 1, "one change, one event");
     let source =
-        i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'");
+        app.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'");
     assert_eq!(source, "one-click {\"issue\":210}");
-    let show = i.ok(&["subscribers", "show", "kim@example.org"]);
+    let show = app.ok(&["subscribers", "show", "kim@example.org"]);
     assert!(show.contains("status:   unsubscribed"), "{show}");
     assert!(
         show.contains("unsubscribed  via one-click (issue #210)"),
@@ -78,19 +78,19 @@ fn one_click_urlencoded_unsubscribes_without_redirect_and_repeats_are_harmless()
 
 #[test]
 fn one_click_multipart_unsubscribes() {
-    let (i, served) = setup();
-    let path = format!("/u/{}", token_for(&i, "lee@example.org"));
+    let app = setup();
+    let path = format!("/u/{}", token_for(&app, "lee@example.org"));
     let body = "--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
-    let reply = served.request(
+    let reply = app.request(
         "POST",
         &path,
         Some("multipart/form-data; boundary=XyZ"),
         body,
     );
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(i.subscriber_status("lee@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("lee@example.org"), "unsubscribed");
 
-    let broken = served.request(
+    let broken = app.request(
         "POST",
         &path,
         Some("multipart/form-data; boundary=XyZ"),
@@ -104,66 +104,61 @@ fn one_click_multipart_unsubscribes() {
 
 #[test]
 fn page_button_unsubscribes_and_the_mistake_button_resubscribes() {
-    let (i, served) = setup();
-    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
-    let done = served.post_form(&path, "action=unsubscribe");
+    let app = setup();
+    let path = format!("/u/{}", token_for(&app, "kim@example.org"));
+    let done = app.post_form(&path, "action=unsubscribe");
     assert_eq!(done.status, 200);
     assert!(done.body.contains("You are unsubscribed"));
     assert!(done.body.contains("I unsubscribed by mistake"));
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
     assert_eq!(
-        i.query_text("SELECT source FROM events WHERE kind = 'unsubscribed'"),
+        app.query_text("SELECT source FROM events WHERE kind = 'unsubscribed'"),
         "page"
     );
 
-    let back = served.post_form(&path, "action=resubscribe");
+    let back = app.post_form(&path, "action=resubscribe");
     assert_eq!(back.status, 200);
     assert!(back.body.contains("You are subscribed again"));
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(i.event_count("resubscribed"), 1);
-    assert_eq!(
-        served.post_form(&path, "action=delete-everything").status,
-        400
-    );
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.event_count("resubscribed"), 1);
+    assert_eq!(app.post_form(&path, "action=delete-everything").status, 400);
 }
 
 #[test]
 fn bounced_and_complained_stay_so() {
-    let (i, served) = setup();
-    i.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'kim@example.org'");
-    i.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'lee@example.org'");
+    let app = setup();
+    app.execute("UPDATE subscribers SET status = 'bounced' WHERE email = 'kim@example.org'");
+    app.execute("UPDATE subscribers SET status = 'complained' WHERE email = 'lee@example.org'");
     for email in ["kim@example.org", "lee@example.org"] {
-        let path = format!("/u/{}", token_for(&i, email));
-        assert!(served.get(&path).body.contains("You are not on the list"));
+        let path = format!("/u/{}", token_for(&app, email));
+        assert!(app.get(&path).body.contains("You are not on the list"));
         assert_eq!(
-            served.post_form(&path, "List-Unsubscribe=One-Click").status,
+            app.post_form(&path, "List-Unsubscribe=One-Click").status,
             200
         );
         assert!(
-            served
-                .post_form(&path, "action=unsubscribe")
+            app.post_form(&path, "action=unsubscribe")
                 .body
                 .contains("You are not on the list")
         );
         assert!(
-            served
-                .post_form(&path, "action=resubscribe")
+            app.post_form(&path, "action=resubscribe")
                 .body
                 .contains("You are not on the list")
         );
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
-    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
+    assert_eq!(app.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(app.subscriber_status("lee@example.org"), "complained");
     assert_eq!(
-        i.event_count("unsubscribed") + i.event_count("resubscribed"),
+        app.event_count("unsubscribed") + app.event_count("resubscribed"),
         0
     );
 }
 
 #[test]
 fn malformed_tokens_get_one_generic_answer_and_change_nothing() {
-    let (i, served) = setup();
-    let good = token_for(&i, "kim@example.org");
+    let app = setup();
+    let good = token_for(&app, "kim@example.org");
     let other_key = TokenKeys::new("another-key-another-key-another-key-42", &[]).unwrap();
     let mut altered = good.clone().into_bytes();
     altered[20] = if altered[20] == b'a' { b'b' } else { b'a' };
@@ -184,41 +179,41 @@ fn malformed_tokens_get_one_generic_answer_and_change_nothing() {
         ("percent-encoded junk", "%E2%80%A2%00%0A".to_string()),
         ("very long", "a".repeat(5000)),
     ];
-    let reference = served.get("/u/not-a-token").body;
+    let reference = app.get("/u/not-a-token").body;
     for (what, token) in cases {
         let path = format!("/u/{token}");
-        let get = served.get(&path);
+        let get = app.get(&path);
         assert_eq!(get.status, 404, "{what}");
         assert_eq!(get.body, reference, "{what}: same page for every bad token");
-        let post = served.post_form(&path, "List-Unsubscribe=One-Click");
+        let post = app.post_form(&path, "List-Unsubscribe=One-Click");
         assert_eq!(post.status, 404, "{what}");
     }
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'active'"),
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'active'"),
         2
     );
-    assert_eq!(i.event_count("unsubscribed"), 0);
+    assert_eq!(app.event_count("unsubscribed"), 0);
 }
 
 #[test]
 fn unsubscribing_while_a_send_is_queued_stops_that_delivery() {
-    let (i, served) = setup();
-    let path = format!("/u/{}", token_for(&i, "kim@example.org"));
+    let app = setup();
+    let path = format!("/u/{}", token_for(&app, "kim@example.org"));
     assert_eq!(
-        served.post_form(&path, "List-Unsubscribe=One-Click").status,
+        app.post_form(&path, "List-Unsubscribe=One-Click").status,
         200
     );
-    i.ok(&["worker", "--drain"]);
-    let files: Vec<String> = std::fs::read_dir(i.outbox())
+    app.deliver_all();
+    let files: Vec<String> = std::fs::read_dir(app.outbox())
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
     assert_eq!(files.len(), 1, "only lee receives the issue");
     assert!(files[0].contains("<lee@example.org>") && !files[0].contains("kim@example.org"));
     assert_eq!(
-        i.query_scalar(&format!(
+        app.query_scalar(&format!(
             "SELECT count(*) FROM deliveries WHERE subscriber_id = {} AND status = 'suppressed'",
-            i.subscriber_id("kim@example.org")
+            app.subscriber_id("kim@example.org")
         )),
         1
     );
@@ -226,24 +221,23 @@ fn unsubscribing_while_a_send_is_queued_stops_that_delivery() {
 
 #[test]
 fn public_pages_are_rate_limited_per_client() {
-    let i = Instance::with_config("[http]\npublic_rate_per_second = 1\npublic_burst = 3\n");
-    i.queue_sample(LIST);
-    let served = i.serve(&["--http-only"]);
-    let codes: Vec<u16> = (0..8).map(|_| served.get("/u/whatever").status).collect();
+    let app = spawn_app_with("[http]\npublic_rate_per_second = 1\npublic_burst = 3\n");
+    app.queue_sample(LIST);
+    let codes: Vec<u16> = (0..8).map(|_| app.get("/u/whatever").status).collect();
     assert_eq!(&codes[..3], &[404, 404, 404], "the burst passes: {codes:?}");
-    let limited = served.get("/u/whatever");
+    let limited = app.get("/u/whatever");
     assert!(codes.contains(&429) || limited.status == 429, "{codes:?}");
     assert_eq!(
-        served.get("/healthz").status,
+        app.get("/healthz").status,
         200,
         "health checks are not limited"
     );
 }
 
 /// The mailto address from the List-Unsubscribe header of a message actually delivered.
-fn delivered_mailto(i: &Instance, email: &str) -> String {
-    i.ok(&["worker", "--drain"]);
-    for entry in std::fs::read_dir(i.outbox()).unwrap() {
+fn delivered_mailto(app: &TestApp, email: &str) -> String {
+    app.deliver_all();
+    for entry in std::fs::read_dir(app.outbox()).unwrap() {
         let raw = std::fs::read(entry.unwrap().path()).unwrap();
         let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
         let to = msg
@@ -269,33 +263,33 @@ fn reply_to(address: &str) -> String {
 
 #[test]
 fn mailto_unsubscribe_from_a_file_and_from_standard_input() {
-    let i = Instance::new();
-    i.queue_sample(LIST);
-    let kim = delivered_mailto(&i, "kim@example.org");
+    let app = spawn_app();
+    app.queue_sample(LIST);
+    let kim = delivered_mailto(&app, "kim@example.org");
     assert!(
         kim.starts_with("unsubscribe+") && kim.ends_with("@newsletter.example.org"),
         "{kim}"
     );
-    let file = i.write("reply.eml", reply_to(&kim).as_bytes());
-    let out = i.ok(&["ingest", file.to_str().unwrap()]);
+    let file = app.write("reply.eml", reply_to(&kim).as_bytes());
+    let out = app.ok(&["ingest", file.to_str().unwrap()]);
     assert!(out.starts_with("1 unsubscribed"), "{out}");
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
     assert_eq!(
-        i.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'"),
+        app.query_text("SELECT source || ' ' || detail FROM events WHERE kind = 'unsubscribed'"),
         "mailto {\"issue\":210}"
     );
     assert!(
-        i.ok(&["ingest", file.to_str().unwrap()])
+        app.ok(&["ingest", file.to_str().unwrap()])
             .starts_with("0 unsubscribed, 1 already"),
         "repeat is harmless"
     );
 
     // An MTA pipe: the message on stdin, the envelope recipient as an argument (here
     // case-folded by a relay, and with headers that name someone else).
-    let lee = delivered_mailto(&i, "lee@example.org").to_ascii_uppercase();
-    let mut child = crate::helpers::mailroom_command(i.dir.path())
+    let lee = delivered_mailto(&app, "lee@example.org").to_ascii_uppercase();
+    let mut child = crate::helpers::mailroom_command(app.dir.path())
         .arg("--config")
-        .arg(&i.config)
+        .arg(&app.config)
         .args(["ingest", "--recipient", &lee])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -309,15 +303,15 @@ fn mailto_unsubscribe_from_a_file_and_from_standard_input() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 unsubscribed"));
-    assert_eq!(i.subscriber_status("lee@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("lee@example.org"), "unsubscribed");
 }
 
 #[test]
 fn mailto_unsubscribe_from_a_maildir_is_idempotent() {
-    let i = Instance::new();
-    i.queue_sample(LIST);
-    let kim = delivered_mailto(&i, "kim@example.org");
-    let maildir = i.dir.path().join("Maildir");
+    let app = spawn_app();
+    app.queue_sample(LIST);
+    let kim = delivered_mailto(&app, "kim@example.org");
+    let maildir = app.dir.path().join("Maildir");
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
     }
@@ -331,7 +325,7 @@ fn mailto_unsubscribe_from_a_maildir_is_idempotent() {
     .unwrap();
 
     let dir = maildir.to_str().unwrap();
-    let out = i.ok(&["ingest", "--maildir", dir]);
+    let out = app.ok(&["ingest", "--maildir", dir]);
     assert!(out.contains("1 unsubscribed, 0 already unsubscribed, 0 bounced/complained (unchanged), 1 invalid token(s), 1 not for mailroom"), "{out}");
     let listing = |sub: &str| {
         let mut names: Vec<String> = std::fs::read_dir(maildir.join(sub))
@@ -347,12 +341,12 @@ fn mailto_unsubscribe_from_a_maildir_is_idempotent() {
         ["3.other"],
         "mail for other addresses is left alone"
     );
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
-    assert_eq!(i.subscriber_status("lee@example.org"), "active");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("lee@example.org"), "active");
 
-    let again = i.ok(&["ingest", "--maildir", dir]);
+    let again = app.ok(&["ingest", "--maildir", dir]);
     assert!(again.contains("0 unsubscribed, 0 already unsubscribed, 0 bounced/complained (unchanged), 0 invalid token(s), 1 not for mailroom"), "{again}");
-    assert_eq!(i.event_count("unsubscribed"), 1);
+    assert_eq!(app.event_count("unsubscribed"), 1);
 }
 
 /// The https unsubscribe link of a received message, pointed at the running server.
@@ -374,12 +368,11 @@ fn delivered_link(received: &[crate::helpers::Received], email: &str, base: &str
 #[test]
 fn a_subscriber_unsubscribes_in_a_real_browser() {
     let smtp = crate::helpers::SmtpServer::start();
-    let i = Instance::smtp(smtp.port);
-    i.queue_sample(LIST);
-    i.ok(&["worker", "--drain"]);
-    let served = i.serve(&["--http-only"]);
-    let kim = delivered_link(&smtp.received(), "kim@example.org", &served.base);
-    let lee = delivered_link(&smtp.received(), "lee@example.org", &served.base);
+    let app = Instance::smtp(smtp.port).spawn_app();
+    app.queue_sample(LIST);
+    app.deliver_all();
+    let kim = delivered_link(&smtp.received(), "kim@example.org", &app.base);
+    let lee = delivered_link(&smtp.received(), "lee@example.org", &app.base);
     let artifacts =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("unsubscribe-screenshots");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -436,10 +429,10 @@ fn a_subscriber_unsubscribes_in_a_real_browser() {
             );
         }
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
-    assert_eq!(i.subscriber_status("lee@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("lee@example.org"), "unsubscribed");
     assert_eq!(
-        i.query_scalar(
+        app.query_scalar(
             "SELECT count(*) FROM events WHERE kind = 'unsubscribed' AND source = 'page'"
         ),
         2
@@ -450,22 +443,21 @@ fn a_subscriber_unsubscribes_in_a_real_browser() {
 fn a_thousand_concurrent_one_click_posts_all_succeed() {
     const N: usize = 1000;
     // The per-IP limit stays on; the load comes from one address, so it is raised here.
-    let i = Instance::with_config("[http]\npublic_rate_per_second = 1000\npublic_burst = 1000\n");
+    let app = spawn_app_with("[http]\npublic_rate_per_second = 1000\npublic_burst = 1000\n");
     let csv: String = std::iter::once("email,name".to_string())
         .chain((0..N).map(|n| format!("reader{n}@example.org,Reader {n}")))
         .collect::<Vec<_>>()
         .join("\n");
-    i.queue_sample(&csv);
-    let served = i.serve(&["--http-only"]);
+    app.queue_sample(&csv);
     let keys = TokenKeys::new(TOKEN_KEY, &[]).unwrap();
-    let first = i.query_scalar("SELECT min(id) FROM subscribers");
+    let first = app.query_scalar("SELECT min(id) FROM subscribers");
     let urls: Vec<String> = (0..N as i64)
         .map(|n| {
             let token = keys.unsubscribe(UnsubscribeClaim {
                 subscriber_id: first + n,
                 issue_number: 210,
             });
-            format!("{}/u/{token}", served.base)
+            format!("{}/u/{token}", app.base)
         })
         .collect();
 
@@ -522,36 +514,36 @@ fn a_thousand_concurrent_one_click_posts_all_succeed() {
         statuses.iter().filter(|s| **s != 200).collect::<Vec<_>>()
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'"),
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'"),
         N as i64
     );
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM events WHERE kind = 'unsubscribed'"),
+        app.query_scalar("SELECT count(*) FROM events WHERE kind = 'unsubscribed'"),
         N as i64
     );
 }
 
 #[test]
 fn an_operator_can_unsubscribe_someone() {
-    let i = Instance::new();
-    i.queue_sample(LIST);
+    let app = spawn_app();
+    app.queue_sample(LIST);
     assert!(
-        i.ok(&["subscribers", "unsubscribe", "kim@example.org"])
+        app.ok(&["subscribers", "unsubscribe", "kim@example.org"])
             .contains("kim@example.org unsubscribed")
     );
     assert!(
-        i.ok(&["subscribers", "unsubscribe", "kim@example.org"])
+        app.ok(&["subscribers", "unsubscribe", "kim@example.org"])
             .contains("already unsubscribed")
     );
     assert!(
-        i.fails(&["subscribers", "unsubscribe", "nobody@example.org"])
+        app.fails(&["subscribers", "unsubscribe", "nobody@example.org"])
             .contains("not on the list")
     );
-    let show = i.ok(&["subscribers", "show", "kim@example.org"]);
+    let show = app.ok(&["subscribers", "show", "kim@example.org"]);
     assert!(show.contains("unsubscribed  via admin"), "{show}");
-    i.ok(&["worker", "--drain"]);
+    app.deliver_all();
     assert_eq!(
-        std::fs::read_dir(i.outbox()).unwrap().count(),
+        std::fs::read_dir(app.outbox()).unwrap().count(),
         1,
         "only lee receives the issue"
     );
@@ -559,27 +551,26 @@ fn an_operator_can_unsubscribe_someone() {
 
 #[test]
 fn links_in_old_mail_survive_a_key_rotation() {
-    let i = Instance::new();
-    i.queue_sample(LIST);
-    let old_link = token_for(&i, "kim@example.org");
+    let app = spawn_app();
+    app.queue_sample(LIST);
+    let old_link = token_for(&app, "kim@example.org");
     let new_key = "rotated-key-rotated-key-rotated-key-2026";
-    i.reconfigure(&format!(
+    app.reconfigure(&format!(
         "[secrets]\ntoken_key = \"{new_key}\"\nprevious_token_keys = [\"{TOKEN_KEY}\"]\n"
     ));
-    let served = i.serve(&["--http-only"]);
+    let app = app.restart();
     assert_eq!(
-        served
-            .post_form(&format!("/u/{old_link}"), "List-Unsubscribe=One-Click")
+        app.post_form(&format!("/u/{old_link}"), "List-Unsubscribe=One-Click")
             .status,
         200
     );
-    assert_eq!(i.subscriber_status("kim@example.org"), "unsubscribed");
+    assert_eq!(app.subscriber_status("kim@example.org"), "unsubscribed");
 
     // New mail is signed with the new key.
-    i.ok(&["worker", "--drain"]);
+    app.deliver_all();
     let new_keys = TokenKeys::new(new_key, &[]).unwrap();
     let raw = std::fs::read(
-        std::fs::read_dir(i.outbox())
+        std::fs::read_dir(app.outbox())
             .unwrap()
             .next()
             .unwrap()

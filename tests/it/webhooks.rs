@@ -1,4 +1,4 @@
-//! ESP webhooks against the running server and a real SQLite file: each provider's
+//! ESP webhooks against the app and a real SQLite file: each provider's
 //! authentication, replays, complaints, and "delivered" never undoing a bounce. Requests
 //! are signed here with keys made for the test; SNS certificates come from a local HTTPS
 //! server trusted through a test CA.
@@ -17,23 +17,23 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Instance, Reply, Served, TOKEN_KEY, TestCertificate};
+use crate::app::{TestApp, spawn_app_with};
+use crate::helpers::{Reply, Sql, TOKEN_KEY, TestCertificate};
 
 const LIST: &str = "email,name\nkim@example.org,Kim\nlee@example.org,Lee\nsam@example.org,Sam\n";
 
-fn setup(config: &str) -> (Instance, Served) {
-    let i = Instance::with_config(config);
-    i.queue_sample(LIST);
-    let served = i.serve(&["--http-only"]);
-    (i, served)
+fn setup(config: &str) -> TestApp {
+    let app = spawn_app_with(config);
+    app.queue_sample(LIST);
+    app
 }
 
 type Headers = Vec<(&'static str, String)>;
 
-fn post(served: &Served, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
+fn post(app: &TestApp, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
     let client = reqwest::blocking::Client::new();
     let mut request = client
-        .post(format!("{}{path}", served.base))
+        .post(format!("{}{path}", app.base))
         .header("Content-Type", "application/json")
         .body(body.to_vec());
     for (name, value) in headers {
@@ -47,20 +47,20 @@ fn post(served: &Served, path: &str, headers: &[(&str, String)], body: &[u8]) ->
     }
 }
 
-fn soft_bounces(i: &Instance, email: &str) -> i64 {
+fn soft_bounces(i: &impl Sql, email: &str) -> i64 {
     i.query_scalar(&format!(
         "SELECT soft_bounces FROM subscribers WHERE email = '{email}'"
     ))
 }
 
 /// Events of a kind caused by a provider's webhook.
-fn events(i: &Instance, kind: &str, provider: &str) -> i64 {
+fn events(i: &impl Sql, kind: &str, provider: &str) -> i64 {
     i.query_scalar(&format!(
         "SELECT count(*) FROM events WHERE kind = '{kind}' AND source = 'webhook:{provider}'"
     ))
 }
 
-fn delivery_id(i: &Instance, email: &str) -> i64 {
+fn delivery_id(i: &impl Sql, email: &str) -> i64 {
     i.query_scalar(&format!(
         "SELECT d.id FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          WHERE s.email = '{email}'"
@@ -68,7 +68,7 @@ fn delivery_id(i: &Instance, email: &str) -> i64 {
 }
 
 /// The Message-ID mailroom writes for the subscriber's delivery of issue 210.
-fn message_id(i: &Instance, email: &str) -> String {
+fn message_id(i: &impl Sql, email: &str) -> String {
     let nonce = i.query_text(&format!(
         "SELECT nonce FROM deliveries WHERE id = {}",
         delivery_id(i, email)
@@ -79,7 +79,7 @@ fn message_id(i: &Instance, email: &str) -> String {
     )
 }
 
-fn verp(i: &Instance, email: &str) -> String {
+fn verp(i: &impl Sql, email: &str) -> String {
     let keys = TokenKeys::new(TOKEN_KEY, &[]).unwrap();
     format!(
         "bounces+{}@newsletter.example.org",
@@ -120,31 +120,31 @@ fn postmark_bounce(id: u64, kind: &str, email: &str) -> Vec<u8> {
 
 #[test]
 fn postmark_hard_bounce_suppresses_once_and_a_replay_changes_nothing() {
-    let (i, served) = setup(&postmark_config());
+    let app = setup(&postmark_config());
     let body = postmark_bounce(4323372036854775807, "HardBounce", "kim@example.org");
     let first = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &basic(PM_USER, PM_PASSWORD),
         &body,
     );
     assert_eq!(first.status, 200, "{first:?}");
     assert_eq!(json_body(&first)["changed"], 1);
-    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(app.subscriber_status("kim@example.org"), "bounced");
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'kim@example.org' AND bounced_at IS NOT NULL"),
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'kim@example.org' AND bounced_at IS NOT NULL"),
         1
     );
     let again = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &basic(PM_USER, PM_PASSWORD),
         &body,
     );
     assert_eq!(again.status, 200, "a replay is acknowledged");
     assert_eq!(json_body(&again)["duplicates"], 1);
-    assert_eq!(events(&i, "bounced", "postmark"), 1, "one event, not two");
-    let detail = i.query_text(
+    assert_eq!(events(&app, "bounced", "postmark"), 1, "one event, not two");
+    let detail = app.query_text(
         "SELECT detail FROM events WHERE kind = 'bounced' AND source = 'webhook:postmark'",
     );
     let detail: Value = serde_json::from_str(&detail).unwrap();
@@ -154,7 +154,7 @@ fn postmark_hard_bounce_suppresses_once_and_a_replay_changes_nothing() {
 
 #[test]
 fn postmark_refuses_wrong_or_missing_credentials_and_changes_nothing() {
-    let (i, served) = setup(&postmark_config());
+    let app = setup(&postmark_config());
     let body = postmark_bounce(1, "HardBounce", "kim@example.org");
     for (headers, what) in [
         (
@@ -165,20 +165,20 @@ fn postmark_refuses_wrong_or_missing_credentials_and_changes_nothing() {
         (vec![], "no credentials"),
         (vec![("Authorization", "Basic !!!".to_string())], "garbage"),
     ] {
-        let reply = post(&served, "/webhooks/postmark", &headers, &body);
+        let reply = post(&app, "/webhooks/postmark", &headers, &body);
         assert_eq!(reply.status, 401, "{what}: {reply:?}");
         assert!(reply.headers.contains_key("www-authenticate"), "{what}");
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
     let malformed = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &basic(PM_USER, PM_PASSWORD),
         b"{\"RecordType\": ",
     );
     assert_eq!(malformed.status, 400, "malformed JSON: {malformed:?}");
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM webhook_events"),
+        app.query_scalar("SELECT count(*) FROM webhook_events"),
         0,
         "nothing recorded"
     );
@@ -186,24 +186,24 @@ fn postmark_refuses_wrong_or_missing_credentials_and_changes_nothing() {
 
 #[test]
 fn postmark_complaint_delivery_after_bounce_and_strangers() {
-    let (i, served) = setup(&postmark_config());
+    let app = setup(&postmark_config());
     let auth = basic(PM_USER, PM_PASSWORD);
     let complaint = json!({
         "RecordType": "SpamComplaint", "ID": 42, "Type": "SpamComplaint",
         "Email": "lee@example.org", "MessageID": "00000000-0000-0000-0000-000000000000",
     });
     let reply = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &auth,
         complaint.to_string().as_bytes(),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
-    assert_eq!(events(&i, "complained", "postmark"), 1);
+    assert_eq!(app.subscriber_status("lee@example.org"), "complained");
+    assert_eq!(events(&app, "complained", "postmark"), 1);
 
     post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &auth,
         &postmark_bounce(7, "HardBounce", "kim@example.org"),
@@ -213,37 +213,37 @@ fn postmark_complaint_delivery_after_bounce_and_strangers() {
         "DeliveredAt": "2026-11-27T17:00:00Z", "Details": "250 2.0.0 OK",
     });
     let reply = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &auth,
         delivered.to_string().as_bytes(),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        i.subscriber_status("kim@example.org"),
+        app.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
 
     let soft = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &auth,
         &postmark_bounce(8, "SoftBounce", "sam@example.org"),
     );
     assert_eq!(soft.status, 200);
-    assert_eq!(i.subscriber_status("sam@example.org"), "active");
-    assert_eq!(soft_bounces(&i, "sam@example.org"), 1);
+    assert_eq!(app.subscriber_status("sam@example.org"), "active");
+    assert_eq!(soft_bounces(&app, "sam@example.org"), 1);
 
     let stranger = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &auth,
         &postmark_bounce(9, "HardBounce", "stranger@example.net"),
     );
     assert_eq!(json_body(&stranger)["unknown"], 1);
     assert_eq!(
-        i.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'stranger@example.net'"),
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'stranger@example.net'"),
         0,
         "an address not on the list is never added"
     );
@@ -251,7 +251,7 @@ fn postmark_complaint_delivery_after_bounce_and_strangers() {
 
 #[test]
 fn unknown_and_unconfigured_providers_are_not_found() {
-    let (i, served) = setup("");
+    let app = setup("");
     for path in [
         "/webhooks/postmark",
         "/webhooks/sendgrid",
@@ -259,15 +259,15 @@ fn unknown_and_unconfigured_providers_are_not_found() {
         "/webhooks/ses",
         "/webhooks/sparkpost",
     ] {
-        let reply = post(&served, path, &[], b"{}");
+        let reply = post(&app, path, &[], b"{}");
         assert_eq!(reply.status, 404, "{path}: {reply:?}");
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
 }
 
 #[test]
 fn oversized_bodies_are_refused() {
-    let (i, served) = setup(&format!(
+    let app = setup(&format!(
         "[webhooks]\nmax_body_bytes = 2048\n{}",
         postmark_config()
     ));
@@ -277,13 +277,13 @@ fn oversized_bodies_are_refused() {
         format!("\"Padding\": \"{}\", ", "x".repeat(4096)).into_bytes(),
     );
     let reply = post(
-        &served,
+        &app,
         "/webhooks/postmark",
         &basic(PM_USER, PM_PASSWORD),
         &body,
     );
     assert_eq!(reply.status, 413, "{reply:?}");
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -330,24 +330,24 @@ impl SendgridKey {
     }
 }
 
-fn sendgrid_setup() -> (Instance, Served, SendgridKey) {
+fn sendgrid_setup() -> (TestApp, SendgridKey) {
     let key = SendgridKey::new();
-    let (i, served) = setup(&format!(
+    let app = setup(&format!(
         "[webhooks.sendgrid]\npublic_key = \"{}\"\n",
         key.public
     ));
-    (i, served, key)
+    (app, key)
 }
 
 #[test]
 fn sendgrid_signed_batch_bounces_complains_and_replays_harmlessly() {
-    let (i, served, key) = sendgrid_setup();
+    let (app, key) = sendgrid_setup();
     let batch = json!([
-        {"email": "kim@example.org", "timestamp": 1795000000, "smtp-id": format!("<{}>", message_id(&i, "kim@example.org")),
+        {"email": "kim@example.org", "timestamp": 1795000000, "smtp-id": format!("<{}>", message_id(&app, "kim@example.org")),
          "event": "bounce", "type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 The email account does not exist",
          "sg_event_id": "ev-bounce-1", "sg_message_id": "sg.1"},
         {"email": "lee@example.org", "timestamp": 1795000000, "event": "spamreport",
-         "smtp-id": format!("<{}>", message_id(&i, "lee@example.org")),
+         "smtp-id": format!("<{}>", message_id(&app, "lee@example.org")),
          "sg_event_id": "ev-spam-1", "sg_message_id": "sg.2"},
         {"email": "sam@example.org", "timestamp": 1795000000, "event": "delivered", "response": "250 OK",
          "sg_event_id": "ev-delivered-1", "sg_message_id": "sg.3"},
@@ -355,43 +355,43 @@ fn sendgrid_signed_batch_bounces_complains_and_replays_harmlessly() {
     ])
     .to_string();
     let headers = key.headers(&now().to_string(), batch.as_bytes());
-    let reply = post(&served, "/webhooks/sendgrid", &headers, batch.as_bytes());
+    let reply = post(&app, "/webhooks/sendgrid", &headers, batch.as_bytes());
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
-    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
-    assert_eq!(i.subscriber_status("sam@example.org"), "active");
-    let bounced_event = i.query_scalar(&format!(
+    assert_eq!(app.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(app.subscriber_status("lee@example.org"), "complained");
+    assert_eq!(app.subscriber_status("sam@example.org"), "active");
+    let bounced_event = app.query_scalar(&format!(
         "SELECT count(*) FROM events WHERE kind = 'bounced' AND delivery_id = {}",
-        delivery_id(&i, "kim@example.org")
+        delivery_id(&app, "kim@example.org")
     ));
     assert_eq!(
         bounced_event, 1,
         "the event names the delivery, found by its Message-ID"
     );
 
-    let replay = post(&served, "/webhooks/sendgrid", &headers, batch.as_bytes());
+    let replay = post(&app, "/webhooks/sendgrid", &headers, batch.as_bytes());
     assert_eq!(replay.status, 200);
-    assert_eq!(events(&i, "bounced", "sendgrid"), 1);
-    assert_eq!(events(&i, "complained", "sendgrid"), 1);
+    assert_eq!(events(&app, "bounced", "sendgrid"), 1);
+    assert_eq!(events(&app, "complained", "sendgrid"), 1);
     assert_eq!(
-        i.query_scalar("SELECT complaints FROM sends"),
+        app.query_scalar("SELECT complaints FROM sends"),
         1,
         "the send's complaint counter moved once"
     );
 
     let delivered =
         json!([{"email": "kim@example.org", "event": "delivered", "sg_event_id": "ev-delivered-2",
-                            "smtp-id": format!("<{}>", message_id(&i, "kim@example.org"))}])
+                            "smtp-id": format!("<{}>", message_id(&app, "kim@example.org"))}])
         .to_string();
     let reply = post(
-        &served,
+        &app,
         "/webhooks/sendgrid",
         &key.headers(&now().to_string(), delivered.as_bytes()),
         delivered.as_bytes(),
     );
     assert_eq!(reply.status, 200);
     assert_eq!(
-        i.subscriber_status("kim@example.org"),
+        app.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
@@ -399,7 +399,7 @@ fn sendgrid_signed_batch_bounces_complains_and_replays_harmlessly() {
 
 #[test]
 fn sendgrid_bad_signatures_are_refused_and_change_nothing() {
-    let (i, served, key) = sendgrid_setup();
+    let (app, key) = sendgrid_setup();
     let batch = json!([{"email": "kim@example.org", "event": "bounce", "type": "bounce",
                         "status": "5.1.1", "reason": "user unknown", "sg_event_id": "ev-1"}])
     .to_string();
@@ -431,14 +431,14 @@ fn sendgrid_bad_signatures_are_refused_and_change_nothing() {
         ),
     ];
     for (what, headers, body) in cases {
-        let reply = post(&served, "/webhooks/sendgrid", &headers, body.as_bytes());
+        let reply = post(&app, "/webhooks/sendgrid", &headers, body.as_bytes());
         assert_eq!(reply.status, 401, "{what}: {reply:?}");
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(i.subscriber_status("lee@example.org"), "active");
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.subscriber_status("lee@example.org"), "active");
     let not_json = b"[{\"event\":";
     let reply = post(
-        &served,
+        &app,
         "/webhooks/sendgrid",
         &key.headers(&now().to_string(), not_json),
         not_json,
@@ -448,10 +448,10 @@ fn sendgrid_bad_signatures_are_refused_and_change_nothing() {
 
 #[test]
 fn sendgrid_stale_timestamps_are_refused_and_change_nothing() {
-    let (i, served, key) = sendgrid_setup();
+    let (app, key) = sendgrid_setup();
     let batch = json!([{"email": "kim@example.org", "event": "bounce", "type": "bounce",
                         "status": "5.1.1", "reason": "user unknown", "sg_event_id": "ev-1",
-                        "smtp-id": format!("<{}>", message_id(&i, "kim@example.org"))}])
+                        "smtp-id": format!("<{}>", message_id(&app, "kim@example.org"))}])
     .to_string();
     // Each correctly signed: only the timestamp's age can refuse them.
     for (what, timestamp) in [
@@ -461,42 +461,42 @@ fn sendgrid_stale_timestamps_are_refused_and_change_nothing() {
         ("not a number", "yesterday".to_string()),
     ] {
         let headers = key.headers(&timestamp, batch.as_bytes());
-        let reply = post(&served, "/webhooks/sendgrid", &headers, batch.as_bytes());
+        let reply = post(&app, "/webhooks/sendgrid", &headers, batch.as_bytes());
         assert_eq!(reply.status, 401, "{what}: {reply:?}");
     }
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(i.query_scalar("SELECT count(*) FROM webhook_events"), 0);
-    assert_eq!(events(&i, "bounced", "sendgrid"), 0);
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.query_scalar("SELECT count(*) FROM webhook_events"), 0);
+    assert_eq!(events(&app, "bounced", "sendgrid"), 0);
 
     let fresh = key.headers(&(now() - 60).to_string(), batch.as_bytes());
-    let reply = post(&served, "/webhooks/sendgrid", &fresh, batch.as_bytes());
+    let reply = post(&app, "/webhooks/sendgrid", &fresh, batch.as_bytes());
     assert_eq!(
         reply.status, 200,
         "a minute old is within max_age: {reply:?}"
     );
-    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(app.subscriber_status("kim@example.org"), "bounced");
 }
 
 #[test]
 fn sendgrid_forged_message_id_does_not_reach_the_delivery() {
-    let (i, served, key) = sendgrid_setup();
+    let (app, key) = sendgrid_setup();
     // Kim's delivery id with a made-up nonce, for an address that is not on the list.
     let forged = format!(
         "<210.{}.0000000000000000@newsletter.example.org>",
-        delivery_id(&i, "kim@example.org")
+        delivery_id(&app, "kim@example.org")
     );
     let batch = json!([{"email": "nobody@example.net", "event": "bounce", "type": "bounce",
                         "status": "5.1.1", "smtp-id": forged, "sg_event_id": "ev-forged"}])
     .to_string();
     let reply = post(
-        &served,
+        &app,
         "/webhooks/sendgrid",
         &key.headers(&now().to_string(), batch.as_bytes()),
         batch.as_bytes(),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(json_body(&reply)["unknown"], 1);
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -504,7 +504,7 @@ fn sendgrid_forged_message_id_does_not_reach_the_delivery() {
 
 const MG_KEY: &str = "key-mailgun-signing-0123456789";
 
-fn mailgun_setup() -> (Instance, Served) {
+fn mailgun_setup() -> TestApp {
     setup(&format!("[webhooks.mailgun]\nsigning_key = \"{MG_KEY}\"\n"))
 }
 
@@ -527,11 +527,11 @@ fn mailgun(timestamp: i64, token: &str, key: &str, event: Value) -> Vec<u8> {
     .into_bytes()
 }
 
-fn mailgun_failed(i: &Instance, email: &str, id: &str, severity: &str) -> Value {
+fn mailgun_failed(app: &impl Sql, email: &str, id: &str, severity: &str) -> Value {
     json!({
         "event": "failed", "severity": severity, "id": id, "recipient": email,
         "reason": "bounce", "timestamp": 1795000000.5,
-        "message": {"headers": {"message-id": message_id(i, email), "to": email}},
+        "message": {"headers": {"message-id": message_id(app, email), "to": email}},
         "delivery-status": {"code": 550, "message": "5.1.1 The email account that you tried to reach does not exist",
                             "enhanced-code": "5.1.1", "description": ""},
     })
@@ -539,20 +539,20 @@ fn mailgun_failed(i: &Instance, email: &str, id: &str, severity: &str) -> Value 
 
 #[test]
 fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
-    let (i, served) = mailgun_setup();
+    let app = mailgun_setup();
     let body = mailgun(
         now(),
         "token-1-abcdefghijklmnopqrstuvwxyz0123456789",
         MG_KEY,
-        mailgun_failed(&i, "kim@example.org", "ev-1", "permanent"),
+        mailgun_failed(&app, "kim@example.org", "ev-1", "permanent"),
     );
-    let reply = post(&served, "/webhooks/mailgun", &[], &body);
+    let reply = post(&app, "/webhooks/mailgun", &[], &body);
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
-    let again = post(&served, "/webhooks/mailgun", &[], &body);
+    assert_eq!(app.subscriber_status("kim@example.org"), "bounced");
+    let again = post(&app, "/webhooks/mailgun", &[], &body);
     assert_eq!(again.status, 200);
     assert_eq!(json_body(&again)["duplicates"], 1);
-    assert_eq!(events(&i, "bounced", "mailgun"), 1);
+    assert_eq!(events(&app, "bounced", "mailgun"), 1);
 
     // The signature covers only timestamp and token: a captured one with another event
     // inside must not work.
@@ -562,10 +562,10 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
             json!({"event": "complained", "id": "ev-2", "recipient": "lee@example.org"});
         v.to_string()
     };
-    let reply = post(&served, "/webhooks/mailgun", &[], swapped.as_bytes());
+    let reply = post(&app, "/webhooks/mailgun", &[], swapped.as_bytes());
     assert_eq!(reply.status, 200);
     assert_eq!(
-        i.subscriber_status("lee@example.org"),
+        app.subscriber_status("lee@example.org"),
         "active",
         "a replayed token applies nothing"
     );
@@ -576,26 +576,20 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
         MG_KEY,
         json!({"event": "complained", "id": "ev-3", "recipient": "lee@example.org"}),
     );
-    assert_eq!(
-        post(&served, "/webhooks/mailgun", &[], &complaint).status,
-        200
-    );
-    assert_eq!(i.subscriber_status("lee@example.org"), "complained");
+    assert_eq!(post(&app, "/webhooks/mailgun", &[], &complaint).status, 200);
+    assert_eq!(app.subscriber_status("lee@example.org"), "complained");
 
     let temporary = mailgun(
         now(),
         "token-3",
         MG_KEY,
-        mailgun_failed(&i, "sam@example.org", "ev-4", "temporary"),
+        mailgun_failed(&app, "sam@example.org", "ev-4", "temporary"),
     );
-    assert_eq!(
-        post(&served, "/webhooks/mailgun", &[], &temporary).status,
-        200
-    );
+    assert_eq!(post(&app, "/webhooks/mailgun", &[], &temporary).status, 200);
     assert_eq!(
         (
-            i.subscriber_status("sam@example.org").as_str(),
-            soft_bounces(&i, "sam@example.org")
+            app.subscriber_status("sam@example.org").as_str(),
+            soft_bounces(&app, "sam@example.org")
         ),
         ("active", 1)
     );
@@ -605,14 +599,11 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
         "token-4",
         MG_KEY,
         json!({"event": "delivered", "id": "ev-5", "recipient": "kim@example.org",
-        "message": {"headers": {"message-id": message_id(&i, "kim@example.org")}}}),
+        "message": {"headers": {"message-id": message_id(&app, "kim@example.org")}}}),
     );
+    assert_eq!(post(&app, "/webhooks/mailgun", &[], &delivered).status, 200);
     assert_eq!(
-        post(&served, "/webhooks/mailgun", &[], &delivered).status,
-        200
-    );
-    assert_eq!(
-        i.subscriber_status("kim@example.org"),
+        app.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
@@ -620,8 +611,8 @@ fn mailgun_signed_failure_bounces_and_tokens_are_single_use() {
 
 #[test]
 fn mailgun_bad_or_stale_signatures_are_refused() {
-    let (i, served) = mailgun_setup();
-    let event = mailgun_failed(&i, "kim@example.org", "ev-1", "permanent");
+    let app = mailgun_setup();
+    let event = mailgun_failed(&app, "kim@example.org", "ev-1", "permanent");
     for (what, body) in [
         (
             "wrong key",
@@ -637,15 +628,15 @@ fn mailgun_bad_or_stale_signatures_are_refused() {
             json!({"event-data": event}).to_string().into_bytes(),
         ),
     ] {
-        let reply = post(&served, "/webhooks/mailgun", &[], &body);
+        let reply = post(&app, "/webhooks/mailgun", &[], &body);
         assert_eq!(reply.status, 401, "{what}: {reply:?}");
     }
     assert_eq!(
-        post(&served, "/webhooks/mailgun", &[], b"not json").status,
+        post(&app, "/webhooks/mailgun", &[], b"not json").status,
         400
     );
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(i.query_scalar("SELECT count(*) FROM webhook_events"), 0);
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.query_scalar("SELECT count(*) FROM webhook_events"), 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -820,7 +811,7 @@ fn openssl_sha1_sign(key: &std::path::Path, data: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-fn ses_bounce(i: &Instance, email: &str, bounce_type: &str) -> Value {
+fn ses_bounce(app: &impl Sql, email: &str, bounce_type: &str) -> Value {
     json!({
         "notificationType": "Bounce",
         "bounce": {"bounceType": bounce_type, "bounceSubType": "General", "feedbackId": "fb-1",
@@ -828,14 +819,14 @@ fn ses_bounce(i: &Instance, email: &str, bounce_type: &str) -> Value {
                    "bouncedRecipients": [{"emailAddress": email, "action": "failed", "status": "5.1.1",
                                           "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]},
         "mail": {"timestamp": "2026-11-27T09:59:00.000Z", "messageId": "0102018c-ses-id",
-                 "source": verp(i, email), "destination": [email],
+                 "source": verp(app, email), "destination": [email],
                  "commonHeaders": {"messageId": "<0102018c-ses-id@eu-west-1.amazonses.com>"}},
     })
 }
 
-fn send(served: &Served, message: &Value) -> Reply {
+fn send(app: &TestApp, message: &Value) -> Reply {
     post(
-        served,
+        app,
         "/webhooks/ses",
         &[(
             "x-amz-sns-message-type",
@@ -848,40 +839,52 @@ fn send(served: &Served, message: &Value) -> Reply {
 #[test]
 fn ses_bounce_and_complaint_signed_by_sns_apply_once() {
     let sns = Sns::new();
-    let (i, served) = setup(&sns.config());
-    let bounce = sns.notification("sns-1", ses_bounce(&i, "kim@example.org", "Permanent"), "1");
-    let reply = send(&served, &bounce);
+    let app = setup(&sns.config());
+    let bounce = sns.notification(
+        "sns-1",
+        ses_bounce(&app, "kim@example.org", "Permanent"),
+        "1",
+    );
+    let reply = send(&app, &bounce);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        i.subscriber_status("kim@example.org"),
+        app.subscriber_status("kim@example.org"),
         "bounced",
         "matched by the VERP sender"
     );
-    let replay = send(&served, &bounce);
+    let replay = send(&app, &bounce);
     assert_eq!(replay.status, 200);
-    assert_eq!(events(&i, "bounced", "ses"), 1, "a replay changes nothing");
+    assert_eq!(
+        events(&app, "bounced", "ses"),
+        1,
+        "a replay changes nothing"
+    );
 
     let complaint = json!({
         "notificationType": "Complaint",
         "complaint": {"complainedRecipients": [{"emailAddress": "lee@example.org"}],
                       "complaintFeedbackType": "abuse", "feedbackId": "fb-2"},
         "mail": {"messageId": "ses-2", "source": "newsletter@newsletter.example.org",
-                 "headers": [{"name": "Message-ID", "value": format!("<{}>", message_id(&i, "lee@example.org"))}]},
+                 "headers": [{"name": "Message-ID", "value": format!("<{}>", message_id(&app, "lee@example.org"))}]},
     });
-    let reply = send(&served, &sns.notification("sns-2", complaint, "2"));
+    let reply = send(&app, &sns.notification("sns-2", complaint, "2"));
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(
-        i.subscriber_status("lee@example.org"),
+        app.subscriber_status("lee@example.org"),
         "complained",
         "matched by our Message-ID"
     );
 
-    let transient = sns.notification("sns-3", ses_bounce(&i, "sam@example.org", "Transient"), "2");
-    assert_eq!(send(&served, &transient).status, 200);
+    let transient = sns.notification(
+        "sns-3",
+        ses_bounce(&app, "sam@example.org", "Transient"),
+        "2",
+    );
+    assert_eq!(send(&app, &transient).status, 200);
     assert_eq!(
         (
-            i.subscriber_status("sam@example.org").as_str(),
-            soft_bounces(&i, "sam@example.org")
+            app.subscriber_status("sam@example.org").as_str(),
+            soft_bounces(&app, "sam@example.org")
         ),
         ("active", 1)
     );
@@ -889,14 +892,14 @@ fn ses_bounce_and_complaint_signed_by_sns_apply_once() {
     let delivered = json!({
         "notificationType": "Delivery",
         "delivery": {"recipients": ["kim@example.org"], "smtpResponse": "250 2.0.0 OK"},
-        "mail": {"messageId": "ses-4", "source": verp(&i, "kim@example.org")},
+        "mail": {"messageId": "ses-4", "source": verp(&app, "kim@example.org")},
     });
     assert_eq!(
-        send(&served, &sns.notification("sns-4", delivered, "2")).status,
+        send(&app, &sns.notification("sns-4", delivered, "2")).status,
         200
     );
     assert_eq!(
-        i.subscriber_status("kim@example.org"),
+        app.subscriber_status("kim@example.org"),
         "bounced",
         "delivered never undoes a bounce"
     );
@@ -916,8 +919,8 @@ fn ses_bounce_and_complaint_signed_by_sns_apply_once() {
 #[test]
 fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_hosts() {
     let sns = Sns::new();
-    let (i, served) = setup(&sns.config());
-    let bounce = |_: &str| ses_bounce(&i, "kim@example.org", "Permanent").to_string();
+    let app = setup(&sns.config());
+    let bounce = |_: &str| ses_bounce(&app, "kim@example.org", "Permanent").to_string();
 
     let mut tampered = sns.notification("sns-1", serde_json::from_str(&bounce("a")).unwrap(), "2");
     tampered["Message"] = tampered["Message"]
@@ -925,13 +928,13 @@ fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_ho
         .unwrap()
         .replace("kim@", "lee@")
         .into();
-    assert_eq!(send(&served, &tampered).status, 401, "altered message");
+    assert_eq!(send(&app, &tampered).status, 401, "altered message");
 
     let mut wrong_version =
         sns.notification("sns-2", serde_json::from_str(&bounce("b")).unwrap(), "1");
     wrong_version["SignatureVersion"] = "2".into();
     assert_eq!(
-        send(&served, &wrong_version).status,
+        send(&app, &wrong_version).status,
         401,
         "SHA1 signature presented as SHA256"
     );
@@ -941,11 +944,7 @@ fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_ho
                "Message": bounce("c"), "Timestamp": "2026-11-27T10:00:00.000Z"}),
         "2",
     );
-    assert_eq!(
-        send(&served, &foreign).status,
-        401,
-        "a topic not configured"
-    );
+    assert_eq!(send(&app, &foreign).status, 401, "a topic not configured");
 
     for (what, url) in [
         (
@@ -968,7 +967,7 @@ fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_ho
                    "Timestamp": "2026-11-27T10:00:00.000Z", "SigningCertURL": url}),
             "2",
         );
-        assert_eq!(send(&served, &message).status, 401, "{what}");
+        assert_eq!(send(&app, &message).status, 401, "{what}");
     }
     // The same server answers on every name: a refused URL fetched would show up here.
     assert_eq!(
@@ -977,18 +976,18 @@ fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_ho
         "only the allowed certificate URL was fetched (once, for the signature checks)"
     );
     assert_eq!(
-        send(&served, &json!({"Type": "Notification"})).status,
+        send(&app, &json!({"Type": "Notification"})).status,
         400,
         "not an SNS message"
     );
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(i.subscriber_status("lee@example.org"), "active");
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.subscriber_status("lee@example.org"), "active");
 }
 
 #[test]
 fn ses_subscription_is_confirmed_on_the_allowed_host_only() {
     let sns = Sns::new();
-    let (_i, served) = setup(&sns.config());
+    let app = setup(&sns.config());
     let confirmation = |url: String| {
         sns.message(
             json!({"Type": "SubscriptionConfirmation", "MessageId": "sns-c", "TopicArn": TOPIC, "Token": "tok-123",
@@ -1001,7 +1000,7 @@ fn ses_subscription_is_confirmed_on_the_allowed_host_only() {
         sns.host
             .url("localhost", "/?Action=ConfirmSubscription&Token=tok-123"),
     );
-    assert_eq!(send(&served, &off_host).status, 401);
+    assert_eq!(send(&app, &off_host).status, 401);
     assert!(
         sns.host
             .requests()
@@ -1010,7 +1009,7 @@ fn ses_subscription_is_confirmed_on_the_allowed_host_only() {
     );
 
     let reply = send(
-        &served,
+        &app,
         &confirmation(
             sns.host
                 .url("127.0.0.1", "/?Action=ConfirmSubscription&Token=tok-123"),
