@@ -6,6 +6,7 @@ mod app;
 mod helpers;
 
 mod admin;
+mod architecture;
 mod backup;
 mod bounces;
 mod cli;
