@@ -15,8 +15,12 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use url::{Host, Url};
+use x509_cert::Certificate;
+use x509_cert::der::Decode;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
-use super::der::{self, PublicKey};
+/// A certificate's public key, as the certificate names it.
+pub type PublicKey = Arc<SubjectPublicKeyInfoOwned>;
 
 /// A certificate is a couple of kilobytes; a confirmation answer a few hundred bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -112,10 +116,7 @@ impl Fetcher {
         if status != 200 {
             return Err(anyhow::anyhow!("{url}: HTTP status {status}").into());
         }
-        let cert = CertificateDer::from_pem_slice(&body)
-            .map_err(|_| anyhow::anyhow!("{url}: not a PEM certificate"))?;
-        let key = der::certificate_key(&cert)
-            .ok_or_else(|| anyhow::anyhow!("{url}: no RSA key in the certificate"))?;
+        let key = certificate_key(&body).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if keys.len() >= MAX_CACHED {
             keys.clear();
@@ -185,6 +186,13 @@ impl Fetcher {
     }
 }
 
+/// The public key of a PEM certificate.
+pub(super) fn certificate_key(pem: &[u8]) -> Result<PublicKey> {
+    let der = CertificateDer::from_pem_slice(pem).context("not a PEM certificate")?;
+    let cert = Certificate::from_der(&der).context("not an X.509 certificate")?;
+    Ok(Arc::new(cert.tbs_certificate.subject_public_key_info))
+}
+
 /// `pattern` against `host[:port]`: `*` stands for exactly one DNS label, everything else
 /// matches itself (case-insensitively), so `sns.*.amazonaws.com` takes no port and no
 /// `sns.evil.example.amazonaws.com`.
@@ -217,6 +225,25 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_keys_come_from_whole_pem_certificates_only() {
+        let pem: &[u8] = include_bytes!("../../tests/fixtures/webhooks/rsa-cert.pem");
+        let key = certificate_key(pem).unwrap();
+        assert_eq!(key.algorithm.oid.to_string(), "1.2.840.113549.1.1.1");
+        let der = CertificateDer::from_pem_slice(pem).unwrap();
+        for cut in [0, 1, 100, der.len() - 1] {
+            let armoured = format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                data_encoding::BASE64.encode(&der[..cut])
+            );
+            assert!(
+                certificate_key(armoured.as_bytes()).is_err(),
+                "truncated at {cut}"
+            );
+        }
+        assert!(certificate_key(b"<ConfirmSubscriptionResponse/>").is_err());
+    }
 
     #[test]
     fn host_patterns_take_one_label_and_the_exact_port() {

@@ -4,10 +4,9 @@
 //! # Layout
 //!
 //! - `ses`: Amazon SES through SNS (RSA signatures, certificates fetched by `fetch`).
-//! - `postmark`: HTTP Basic credentials. `sendgrid`: ECDSA P-256 signatures (`der` reads
-//!   the keys). `mailgun`: HMAC-SHA256 over timestamp and a one-time token.
+//! - `postmark`: HTTP Basic credentials. `sendgrid`: ECDSA P-256 signatures.
+//!   `mailgun`: HMAC-SHA256 over timestamp and a one-time token.
 
-mod der;
 mod fetch;
 mod mailgun;
 mod postmark;
