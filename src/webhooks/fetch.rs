@@ -7,14 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use axum::body::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
-use url::{Host, Url};
+use url::Url;
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -24,6 +19,8 @@ pub type PublicKey = Arc<SubjectPublicKeyInfoOwned>;
 
 /// A certificate is a couple of kilobytes; a confirmation answer a few hundred bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// For the whole exchange, the body included.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// SNS signs with a handful of certificates; more URLs than this are someone probing.
 const MAX_CACHED: usize = 64;
@@ -41,39 +38,34 @@ pub enum FetchError {
 
 pub struct Fetcher {
     hosts: Vec<String>,
-    tls: tokio_rustls::TlsConnector,
+    client: reqwest::Client,
     keys: Mutex<HashMap<String, PublicKey>>,
 }
 
 impl Fetcher {
     /// `hosts`: patterns of allowed `host[:port]`; `ca_file`: extra roots (PEM), or empty.
     pub fn new(hosts: &[String], ca_file: &Path) -> Result<Self> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if !ca_file.as_os_str().is_empty() {
-            let certs = CertificateDer::pem_file_iter(ca_file)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("webhooks.ses.ca_file: reading {}", ca_file.display()))?;
-            anyhow::ensure!(
-                !certs.is_empty(),
-                "webhooks.ses.ca_file: {} holds no PEM certificate",
-                ca_file.display()
-            );
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .with_context(|| format!("webhooks.ses.ca_file: {}", ca_file.display()))?;
-            }
+        let mut client = reqwest::Client::builder()
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            // Straight to the host `check` allowed, never through a proxy from the environment.
+            .no_proxy()
+            .user_agent("mailroom")
+            .tls_built_in_root_certs(true);
+        for cert in extra_roots(ca_file)? {
+            client = client.add_root_certificate(cert);
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("TLS versions")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let client = client.build().with_context(|| {
+            format!(
+                "the HTTPS client for SNS (webhooks.ses.ca_file = {:?})",
+                ca_file.display()
+            )
+        })?;
         Ok(Self {
             hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
-            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            client,
             keys: Mutex::new(HashMap::new()),
         })
     }
@@ -112,11 +104,7 @@ impl Fetcher {
         if let Some(key) = self.cached(url.as_str()) {
             return Ok(key);
         }
-        let (status, body) = self.get(&url).await?;
-        if status != 200 {
-            return Err(anyhow::anyhow!("{url}: HTTP status {status}").into());
-        }
-        let key = certificate_key(&body).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+        let key = self.fetch_key(&url).await?;
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if keys.len() >= MAX_CACHED {
             keys.clear();
@@ -130,60 +118,56 @@ impl Fetcher {
         keys.get(url).cloned()
     }
 
-    /// GET over HTTPS; the status and at most [`MAX_RESPONSE`] bytes of body.
-    pub async fn get(&self, url: &Url) -> Result<(u16, Bytes)> {
-        tokio::time::timeout(TIMEOUT, self.get_inner(url))
-            .await
-            .with_context(|| format!("{url}: no answer within {TIMEOUT:?}"))?
+    async fn fetch_key(&self, url: &Url) -> Result<PublicKey> {
+        let (status, body) = self.get(url).await?;
+        anyhow::ensure!(status == 200, "{url}: HTTP status {status}");
+        certificate_key(&body).with_context(|| url.to_string())
     }
 
-    async fn get_inner(&self, url: &Url) -> Result<(u16, Bytes)> {
-        let port = url.port_or_known_default().unwrap_or(443);
-        let (tcp, name) = match url.host() {
-            Some(Host::Domain(d)) => (
-                tokio::net::TcpStream::connect((d, port)).await,
-                ServerName::try_from(d.to_string())?,
-            ),
-            Some(Host::Ipv4(ip)) => (
-                tokio::net::TcpStream::connect((ip, port)).await,
-                ServerName::from(std::net::IpAddr::from(ip)),
-            ),
-            Some(Host::Ipv6(ip)) => (
-                tokio::net::TcpStream::connect((ip, port)).await,
-                ServerName::from(std::net::IpAddr::from(ip)),
-            ),
-            None => bail!("{url}: no host"),
-        };
-        let tcp = tcp.with_context(|| format!("connecting to {url}"))?;
-        let tls = self
-            .tls
-            .connect(name, tcp)
-            .await
-            .with_context(|| format!("TLS with {url}"))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .with_context(|| format!("HTTP with {url}"))?;
-        let connection = tokio::spawn(connection);
-        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-        let request = Request::get(target)
-            .header(hyper::header::HOST, host)
-            .header(hyper::header::USER_AGENT, "mailroom")
-            .body(Empty::<Bytes>::new())?;
-        let response = sender
-            .send_request(request)
+    /// GET over HTTPS: the status and the body, which must not exceed [`MAX_RESPONSE`].
+    pub async fn get(&self, url: &Url) -> Result<(u16, Vec<u8>)> {
+        let mut response = self
+            .client
+            .get(url.clone())
+            .send()
             .await
             .with_context(|| format!("GET {url}"))?;
         let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_RESPONSE)
-            .collect()
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| anyhow::anyhow!("reading {url}: {e}"))?
-            .to_bytes();
-        drop(sender);
-        connection.abort();
+            .with_context(|| format!("reading {url}"))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE {
+                bail!("{url}: answer longer than {MAX_RESPONSE} bytes");
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok((status, body))
     }
+}
+
+/// The CA certificates of `webhooks.ses.ca_file`, each checked to be X.509; none when the
+/// setting is empty.
+fn extra_roots(ca_file: &Path) -> Result<Vec<reqwest::Certificate>> {
+    if ca_file.as_os_str().is_empty() {
+        return Ok(Vec::new());
+    }
+    let place = || format!("webhooks.ses.ca_file: {}", ca_file.display());
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("webhooks.ses.ca_file: reading {}", ca_file.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", place());
+    certs
+        .iter()
+        .enumerate()
+        .map(|(n, der)| {
+            Certificate::from_der(der)
+                .with_context(|| format!("{}: certificate {} is not X.509", place(), n + 1))?;
+            reqwest::Certificate::from_der(der).with_context(place)
+        })
+        .collect()
 }
 
 /// The public key of a PEM certificate.
