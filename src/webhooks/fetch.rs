@@ -1,14 +1,15 @@
 //! HTTPS GETs to Amazon SNS, pinned to the configured hosts: the signing certificates
-//! (cached by URL) and subscription confirmations.
+//! (cached by URL, and so are failures for a while) and subscription confirmations.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use tokio::sync::OnceCell;
 use url::Url;
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
@@ -24,6 +25,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// SNS signs with a handful of certificates; more URLs than this are someone probing.
 const MAX_CACHED: usize = 64;
+/// A certificate URL whose fetch failed is not fetched again for this long: anyone can post
+/// a message naming it, and each would otherwise make us fetch.
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// Why a URL or its certificate was not used.
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +40,21 @@ pub enum FetchError {
     Failed(#[from] anyhow::Error),
 }
 
+/// What fetching a certificate URL gave.
+type Outcome = Result<PublicKey, Failure>;
+
+#[derive(Debug)]
+struct Failure {
+    at: Instant,
+    error: String,
+}
+
 pub struct Fetcher {
     hosts: Vec<String>,
     client: reqwest::Client,
-    keys: Mutex<HashMap<String, PublicKey>>,
+    /// Per certificate URL: the key, the failure, or the fetch under way, which concurrent
+    /// requests naming the URL wait for instead of fetching it again.
+    keys: Mutex<HashMap<String, Arc<OnceCell<Outcome>>>>,
 }
 
 impl Fetcher {
@@ -59,7 +74,7 @@ impl Fetcher {
         }
         let client = client.build().with_context(|| {
             format!(
-                "the HTTPS client for SNS (webhooks.ses.ca_file = {:?})",
+                "the HTTPS client for SNS certificates (webhooks.ses.ca_file: {})",
                 ca_file.display()
             )
         })?;
@@ -93,7 +108,8 @@ impl Fetcher {
         Ok(url)
     }
 
-    /// The public key of the signing certificate at `raw`, fetched once per URL.
+    /// The public key of the signing certificate at `raw`: fetched once per URL, and after
+    /// a failure not again for [`RETRY_FAILED_AFTER`].
     pub async fn signing_key(&self, raw: &str) -> Result<PublicKey, FetchError> {
         let url = self.check(raw)?;
         if !url.path().ends_with(".pem") || url.query().is_some() {
@@ -101,21 +117,50 @@ impl Fetcher {
                 "not a certificate URL: {raw:?}"
             )));
         }
-        if let Some(key) = self.cached(url.as_str()) {
-            return Ok(key);
+        let cell = self.cache_entry(url.as_str());
+        let outcome = cell
+            .get_or_init(|| async {
+                self.fetch_key(&url).await.map_err(|e| Failure {
+                    at: Instant::now(),
+                    error: format!("{e:#}"),
+                })
+            })
+            .await;
+        match outcome {
+            Ok(key) => Ok(key.clone()),
+            Err(failure) => {
+                let wait = RETRY_FAILED_AFTER.saturating_sub(failure.at.elapsed());
+                Err(anyhow::anyhow!(
+                    "{} (not fetched again for {} s)",
+                    failure.error,
+                    wait.as_secs()
+                )
+                .into())
+            }
         }
-        let key = self.fetch_key(&url).await?;
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if keys.len() >= MAX_CACHED {
-            keys.clear();
-        }
-        keys.insert(url.to_string(), key.clone());
-        Ok(key)
     }
 
-    fn cached(&self, url: &str) -> Option<PublicKey> {
-        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        keys.get(url).cloned()
+    /// The cache entry of a certificate URL; a new one if there is none or its failure is
+    /// old enough to try again.
+    fn cache_entry(&self, url: &str) -> Arc<OnceCell<Outcome>> {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let retry_due = |cell: &&Arc<OnceCell<Outcome>>| match cell.get() {
+            Some(Err(failure)) => failure.at.elapsed() >= RETRY_FAILED_AFTER,
+            _ => false,
+        };
+        if let Some(cell) = keys.get(url).filter(|cell| !retry_due(cell)) {
+            return cell.clone();
+        }
+        if keys.len() >= MAX_CACHED {
+            // Full: failures and fetches under way (their waiters hold them) go before keys.
+            keys.retain(|_, cell| matches!(cell.get(), Some(Ok(_))));
+            if keys.len() >= MAX_CACHED {
+                keys.clear();
+            }
+        }
+        let cell = Arc::new(OnceCell::new());
+        keys.insert(url.to_string(), cell.clone());
+        cell
     }
 
     async fn fetch_key(&self, url: &Url) -> Result<PublicKey> {
@@ -227,6 +272,36 @@ mod tests {
             );
         }
         assert!(certificate_key(b"<ConfirmSubscriptionResponse/>").is_err());
+    }
+
+    #[test]
+    fn failed_fetches_are_remembered_for_a_while_and_keys_outlast_them() {
+        let f = Fetcher::new(&[], Path::new("")).unwrap();
+        let pem = include_bytes!("../../tests/fixtures/webhooks/rsa-cert.pem");
+        let failure = |ago| {
+            Err(Failure {
+                at: Instant::now()
+                    .checked_sub(ago)
+                    .expect("the clock started minutes ago"),
+                error: "HTTP status 404".into(),
+            })
+        };
+        let put = |url: &str, outcome: Outcome| {
+            let cell = Arc::new(OnceCell::new_with(Some(outcome)));
+            f.keys.lock().unwrap().insert(url.into(), cell);
+        };
+        let state = |url: &str| f.cache_entry(url).get().map(Result::is_ok);
+        put("recent", failure(Duration::from_secs(60)));
+        assert_eq!(state("recent"), Some(false), "a recent failure stands");
+        put("old", failure(RETRY_FAILED_AFTER));
+        assert_eq!(state("old"), None, "an old failure is fetched again");
+        put("key", Ok(certificate_key(pem).unwrap()));
+        put("recent", failure(Duration::from_secs(60)));
+        for n in 0..MAX_CACHED {
+            f.cache_entry(&format!("probe-{n}"));
+        }
+        assert_eq!(state("key"), Some(true), "a full cache keeps its keys");
+        assert_eq!(state("recent"), None, "and forgets failures first");
     }
 
     #[test]
