@@ -39,6 +39,10 @@ pub struct Settings {
 pub struct WebhookSettings {
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// Per-client-IP limit on `POST /webhooks/*` (429 past it): relays post in bursts, so
+    /// it is more generous than the public pages'.
+    pub rate_per_second: u32,
+    pub burst: u32,
     pub ses: SesWebhookSettings,
     pub postmark: PostmarkWebhookSettings,
     pub sendgrid: SendgridWebhookSettings,

@@ -2,6 +2,7 @@
 //! the decoding (transfer encodings, charsets, nesting); this module sorts the parts into
 //! the human-readable notice, machine-readable reports and the returned original.
 
+use mail_parser::decoders::html::html_to_text;
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::fields::Fields;
@@ -71,7 +72,7 @@ impl Mail {
                     });
                     self.returned_raw.get_or_insert_with(|| bytes.to_vec());
                 }
-                (_, PartType::Html(html)) => self.texts.push(strip_tags(html)),
+                (_, PartType::Html(html)) => self.texts.push(html_to_text(html)),
                 (_, PartType::Text(text)) => self.texts.push(text.to_string()),
 
                 // A multipart without a usable boundary comes back as raw bytes; its
@@ -133,35 +134,4 @@ fn header_end(raw: &[u8]) -> usize {
     raw.windows(2)
         .position(|w| w == b"\n\n")
         .map_or(raw.len(), |p| p + 1)
-}
-
-/// Readable text of an HTML part: tags dropped, block ends as line breaks, the common
-/// entities decoded. Bounce notices in HTML are simple; this is not a renderer.
-pub fn strip_tags(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        let Some(close) = after.find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = after[1..close].trim_start_matches('/').to_ascii_lowercase();
-        let name = tag.split(|c: char| !c.is_ascii_alphanumeric()).next();
-        if matches!(
-            name,
-            Some("br" | "p" | "div" | "tr" | "li" | "table" | "h1" | "h2" | "h3" | "pre")
-        ) {
-            out.push('\n');
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out.replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
 }

@@ -112,10 +112,15 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT));
-    // Not under the public per-IP limit: relays post from a few addresses in bursts, and
-    // every request is authenticated before it reaches the database.
+    // Under a per-IP limit of their own, more generous than the public pages' (relays post
+    // from a few addresses in bursts); every request is authenticated before it reaches the
+    // database.
     let webhooks = Router::new()
         .route("/webhooks/{provider}", post(webhooks::receive))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            webhook_rate_limit,
+        ))
         .layer(DefaultBodyLimit::max(state.webhook_body_limit));
     let admin = Router::new()
         .route("/metrics", get(metrics))
@@ -177,8 +182,28 @@ fn client_ip(
 /// Per-client-IP limit on the public endpoints; 429 with Retry-After past it.
 async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let ip = client_ip(&state, request.extensions(), request.headers());
-    let verdict = ip.map(|ip| state.limiter.check_key(&ip));
-    if let Some(Err(not_until)) = verdict {
+    match over_limit(&state.limiter, ip) {
+        Some(response) => response,
+        None => next.run(request).await,
+    }
+}
+
+/// The webhooks' own per-client-IP limit (`webhooks.rate_per_second`, `webhooks.burst`).
+async fn webhook_rate_limit(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(&state, request.extensions(), request.headers());
+    match over_limit(state.webhooks.limiter(), ip) {
+        Some(response) => response,
+        None => next.run(request).await,
+    }
+}
+
+/// 429 with Retry-After when `ip` is past `limiter`'s quota.
+fn over_limit(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: Option<IpAddr>) -> Option<Response> {
+    if let Some(Err(not_until)) = ip.map(|ip| limiter.check_key(&ip)) {
         let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
         let seconds = not_until.wait_time_from(now).as_secs().max(1).to_string();
         let mut response = (
@@ -190,9 +215,9 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, retry_after);
-        return response;
+        return Some(response);
     }
-    next.run(request).await
+    None
 }
 
 /// `Authorization: Bearer TOKEN` or 401, before any handler runs. Digests are compared in

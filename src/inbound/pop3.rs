@@ -18,6 +18,7 @@ use tokio::io::{
 
 use super::{Handled, Inbound, Refusal, Report};
 use crate::config::{Pop3Settings, Pop3Tls};
+use crate::transport::smtp::socket;
 
 /// Longest status line accepted; RFC 1939 allows 512 bytes, servers stay well within.
 const MAX_REPLY_LINE: u64 = 4096;
@@ -49,10 +50,9 @@ impl Session {
         let server = format!("POP3 server {}:{}", settings.host, settings.port);
         let timeout = Duration::from_secs(settings.timeout_seconds.max(1));
         let connecting = async {
-            let tcp = tokio::net::TcpStream::connect((settings.host.as_str(), settings.port))
+            let tcp = socket::connect(&settings.host, settings.port)
                 .await
                 .context("connecting")?;
-            tcp.set_nodelay(true).context("connecting")?;
             let stream: Box<dyn Stream> = match settings.tls {
                 Pop3Tls::None => Box::new(tcp),
                 Pop3Tls::Tls => {
@@ -63,16 +63,11 @@ impl Session {
                         &settings.host,
                         &settings.ca_file,
                     )?;
-                    #[allow(deprecated)]
-                    let mut stream =
-                        lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(
-                            Box::new(tcp),
-                        );
-                    stream
-                        .upgrade_tls(parameters)
-                        .await
-                        .context("TLS handshake")?;
-                    Box::new(crate::transport::smtp::Encrypted(stream))
+                    Box::new(
+                        socket::implicit_tls(tcp, parameters)
+                            .await
+                            .context("TLS handshake")?,
+                    )
                 }
             };
             anyhow::Ok(stream)

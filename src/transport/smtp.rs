@@ -2,27 +2,21 @@
 //!
 //! lettre speaks the protocol; the sockets and the pool are ours for two reasons. lettre's
 //! pool never sets `TCP_NODELAY`, so the final dot of every message waits for the relay's
-//! delayed ACK (about 40 ms on Linux), which caps a connection near 25 messages a second.
+//! delayed ACK (about 40 ms on Linux), which caps a connection near 25 messages a second
+//! (`socket` is where that is worked around).
 //! And a newsletter wants several relays with weights and failover, and a connection that
 //! survives a refused recipient (RSET) instead of being torn down.
 
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-#[allow(deprecated)]
-use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::SendError;
 use crate::config::{Settings, TlsMode};
@@ -439,20 +433,15 @@ impl Relays {
     async fn connect(&self, endpoint: &Endpoint) -> Result<Session, SendError> {
         let connection_error =
             |e: &dyn std::fmt::Display| no_reply(format!("{}: connecting: {e}", endpoint.name));
-        let tcp = tokio::net::TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+        let tcp = socket::connect(&endpoint.host, endpoint.port)
             .await
             .map_err(|e| connection_error(&e))?;
-        tcp.set_nodelay(true).map_err(|e| connection_error(&e))?;
         let stream: Box<dyn AsyncTokioStream> = match (&endpoint.tls, &endpoint.tls_parameters) {
-            (TlsMode::Tls, Some(parameters)) => {
-                #[allow(deprecated)]
-                let mut stream = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
-                stream
-                    .upgrade_tls(parameters.clone())
+            (TlsMode::Tls, Some(parameters)) => Box::new(
+                socket::implicit_tls(tcp, parameters.clone())
                     .await
-                    .map_err(|e| connection_error(&e))?;
-                Box::new(Encrypted(stream))
-            }
+                    .map_err(|e| connection_error(&e))?,
+            ),
             _ => Box::new(tcp),
         };
         let session = |e: lettre::transport::smtp::Error| {
@@ -632,58 +621,99 @@ pub(crate) fn tls_parameters(
         .with_context(|| format!("{field}: TLS setup"))
 }
 
-/// An implicit-TLS stream handed to lettre as if it were a plain socket, so the socket
-/// under it can be ours (with `TCP_NODELAY`). lettre's stream speaks `futures-io`; this
-/// adapts it to the tokio traits `connect_with_transport` takes.
-/// The POP3 client reads and writes through it too.
-#[allow(deprecated)]
-pub(crate) struct Encrypted(pub(crate) AsyncNetworkStream);
+/// Our sockets under lettre's protocol code: the one place that changes when lettre can set
+/// `TCP_NODELAY` on the connections it opens.
+///
+/// lettre 0.11 opens its sockets without `TCP_NODELAY` (see the module docs for the cost),
+/// so we open them ourselves and hand them to `AsyncSmtpConnection::connect_with_transport`.
+/// Implicit TLS over a socket of ours takes lettre's `AsyncNetworkStream`, deprecated since
+/// 0.11.14 as "not meant to be made public" with no replacement in 0.11; hence lettre is
+/// pinned in Cargo.toml. Upstream lettre/lettre#1159 sets `TCP_NODELAY` on lettre's own
+/// connections: with a release that has it, `connect` and `implicit_tls` give way to
+/// `AsyncSmtpConnection::connect_tokio1(…, tls_parameters, …)`, `Encrypted` goes, and the
+/// POP3 client (which borrows both) needs a TLS stream of its own.
+pub(crate) mod socket {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
 
-impl std::fmt::Debug for Encrypted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Encrypted")
+    #[allow(deprecated)]
+    use lettre::transport::smtp::client::AsyncNetworkStream;
+    use lettre::transport::smtp::client::{AsyncTokioStream, TlsParameters};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::TcpStream;
+
+    /// A TCP connection to `host:port` with `TCP_NODELAY` set: every SMTP (and POP3) step
+    /// is a write followed by a wait for the reply, which Nagle's algorithm only delays.
+    pub(crate) async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+        let tcp = TcpStream::connect((host, port)).await?;
+        tcp.set_nodelay(true)?;
+        Ok(tcp)
     }
-}
 
-impl AsyncTokioStream for Encrypted {
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr()
+    /// Implicit TLS (SMTPS, POP3S) over `tcp`, verified as `parameters` say.
+    pub(crate) async fn implicit_tls(
+        tcp: TcpStream,
+        parameters: TlsParameters,
+    ) -> Result<Encrypted, lettre::transport::smtp::Error> {
+        #[allow(deprecated)]
+        let mut stream = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
+        stream.upgrade_tls(parameters).await?;
+        Ok(Encrypted(stream))
     }
-}
 
-impl AsyncRead for Encrypted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let unfilled = buf.initialize_unfilled();
-        match futures_io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, unfilled) {
-            Poll::Ready(Ok(n)) => {
-                buf.advance(n);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+    /// lettre's TLS stream handed back to lettre as if it were a plain socket. It speaks
+    /// `futures-io`; this adapts it to the tokio traits `connect_with_transport` takes.
+    #[allow(deprecated)]
+    pub(crate) struct Encrypted(AsyncNetworkStream);
+
+    impl std::fmt::Debug for Encrypted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Encrypted")
         }
     }
-}
 
-impl AsyncWrite for Encrypted {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        futures_io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+    impl AsyncTokioStream for Encrypted {
+        fn peer_addr(&self) -> io::Result<SocketAddr> {
+            self.0.peer_addr()
+        }
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        futures_io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+    impl AsyncRead for Encrypted {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let unfilled = buf.initialize_unfilled();
+            match futures_io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, unfilled) {
+                Poll::Ready(Ok(n)) => {
+                    buf.advance(n);
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        }
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        futures_io::AsyncWrite::poll_close(Pin::new(&mut self.0), cx)
+    impl AsyncWrite for Encrypted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            futures_io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            futures_io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            futures_io::AsyncWrite::poll_close(Pin::new(&mut self.0), cx)
+        }
     }
 }
 

@@ -1,28 +1,33 @@
 //! HTTPS GETs to Amazon SNS, pinned to the configured hosts: the signing certificates
-//! (cached by URL) and subscription confirmations.
+//! (cached by URL, and so are failures for a while) and subscription confirmations.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use axum::body::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
-use url::{Host, Url};
+use tokio::sync::OnceCell;
+use url::Url;
+use x509_cert::Certificate;
+use x509_cert::der::Decode;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
-use super::der::{self, PublicKey};
+/// A certificate's public key, as the certificate names it.
+pub type PublicKey = Arc<SubjectPublicKeyInfoOwned>;
 
 /// A certificate is a couple of kilobytes; a confirmation answer a few hundred bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// For the whole exchange, the body included.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// SNS signs with a handful of certificates; more URLs than this are someone probing.
 const MAX_CACHED: usize = 64;
+/// A certificate URL whose fetch failed is not fetched again for this long: anyone can post
+/// a message naming it, and each would otherwise make us fetch.
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// Why a URL or its certificate was not used.
 #[derive(Debug, thiserror::Error)]
@@ -35,41 +40,47 @@ pub enum FetchError {
     Failed(#[from] anyhow::Error),
 }
 
+/// What fetching a certificate URL gave.
+type Outcome = Result<PublicKey, Failure>;
+
+#[derive(Debug)]
+struct Failure {
+    at: Instant,
+    error: String,
+}
+
 pub struct Fetcher {
     hosts: Vec<String>,
-    tls: tokio_rustls::TlsConnector,
-    keys: Mutex<HashMap<String, PublicKey>>,
+    client: reqwest::Client,
+    /// Per certificate URL: the key, the failure, or the fetch under way, which concurrent
+    /// requests naming the URL wait for instead of fetching it again.
+    keys: Mutex<HashMap<String, Arc<OnceCell<Outcome>>>>,
 }
 
 impl Fetcher {
     /// `hosts`: patterns of allowed `host[:port]`; `ca_file`: extra roots (PEM), or empty.
     pub fn new(hosts: &[String], ca_file: &Path) -> Result<Self> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if !ca_file.as_os_str().is_empty() {
-            let certs = CertificateDer::pem_file_iter(ca_file)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("webhooks.ses.ca_file: reading {}", ca_file.display()))?;
-            anyhow::ensure!(
-                !certs.is_empty(),
-                "webhooks.ses.ca_file: {} holds no PEM certificate",
-                ca_file.display()
-            );
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .with_context(|| format!("webhooks.ses.ca_file: {}", ca_file.display()))?;
-            }
+        let mut client = reqwest::Client::builder()
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            // Straight to the host `check` allowed, never through a proxy from the environment.
+            .no_proxy()
+            .user_agent("mailroom")
+            .tls_built_in_root_certs(true);
+        for cert in extra_roots(ca_file)? {
+            client = client.add_root_certificate(cert);
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("TLS versions")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let client = client.build().with_context(|| {
+            format!(
+                "the HTTPS client for SNS certificates (webhooks.ses.ca_file: {})",
+                ca_file.display()
+            )
+        })?;
         Ok(Self {
             hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
-            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            client,
             keys: Mutex::new(HashMap::new()),
         })
     }
@@ -97,7 +108,8 @@ impl Fetcher {
         Ok(url)
     }
 
-    /// The public key of the signing certificate at `raw`, fetched once per URL.
+    /// The public key of the signing certificate at `raw`: fetched once per URL, and after
+    /// a failure not again for [`RETRY_FAILED_AFTER`].
     pub async fn signing_key(&self, raw: &str) -> Result<PublicKey, FetchError> {
         let url = self.check(raw)?;
         if !url.path().ends_with(".pem") || url.query().is_some() {
@@ -105,84 +117,109 @@ impl Fetcher {
                 "not a certificate URL: {raw:?}"
             )));
         }
-        if let Some(key) = self.cached(url.as_str()) {
-            return Ok(key);
+        let cell = self.cache_entry(url.as_str());
+        let outcome = cell
+            .get_or_init(|| async {
+                self.fetch_key(&url).await.map_err(|e| Failure {
+                    at: Instant::now(),
+                    error: format!("{e:#}"),
+                })
+            })
+            .await;
+        match outcome {
+            Ok(key) => Ok(key.clone()),
+            Err(failure) => {
+                let wait = RETRY_FAILED_AFTER.saturating_sub(failure.at.elapsed());
+                Err(anyhow::anyhow!(
+                    "{} (not fetched again for {} s)",
+                    failure.error,
+                    wait.as_secs()
+                )
+                .into())
+            }
         }
-        let (status, body) = self.get(&url).await?;
-        if status != 200 {
-            return Err(anyhow::anyhow!("{url}: HTTP status {status}").into());
-        }
-        let cert = CertificateDer::from_pem_slice(&body)
-            .map_err(|_| anyhow::anyhow!("{url}: not a PEM certificate"))?;
-        let key = der::certificate_key(&cert)
-            .ok_or_else(|| anyhow::anyhow!("{url}: no RSA key in the certificate"))?;
+    }
+
+    /// The cache entry of a certificate URL; a new one if there is none or its failure is
+    /// old enough to try again.
+    fn cache_entry(&self, url: &str) -> Arc<OnceCell<Outcome>> {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if keys.len() >= MAX_CACHED {
-            keys.clear();
-        }
-        keys.insert(url.to_string(), key.clone());
-        Ok(key)
-    }
-
-    fn cached(&self, url: &str) -> Option<PublicKey> {
-        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        keys.get(url).cloned()
-    }
-
-    /// GET over HTTPS; the status and at most [`MAX_RESPONSE`] bytes of body.
-    pub async fn get(&self, url: &Url) -> Result<(u16, Bytes)> {
-        tokio::time::timeout(TIMEOUT, self.get_inner(url))
-            .await
-            .with_context(|| format!("{url}: no answer within {TIMEOUT:?}"))?
-    }
-
-    async fn get_inner(&self, url: &Url) -> Result<(u16, Bytes)> {
-        let port = url.port_or_known_default().unwrap_or(443);
-        let (tcp, name) = match url.host() {
-            Some(Host::Domain(d)) => (
-                tokio::net::TcpStream::connect((d, port)).await,
-                ServerName::try_from(d.to_string())?,
-            ),
-            Some(Host::Ipv4(ip)) => (
-                tokio::net::TcpStream::connect((ip, port)).await,
-                ServerName::from(std::net::IpAddr::from(ip)),
-            ),
-            Some(Host::Ipv6(ip)) => (
-                tokio::net::TcpStream::connect((ip, port)).await,
-                ServerName::from(std::net::IpAddr::from(ip)),
-            ),
-            None => bail!("{url}: no host"),
+        let retry_due = |cell: &&Arc<OnceCell<Outcome>>| match cell.get() {
+            Some(Err(failure)) => failure.at.elapsed() >= RETRY_FAILED_AFTER,
+            _ => false,
         };
-        let tcp = tcp.with_context(|| format!("connecting to {url}"))?;
-        let tls = self
-            .tls
-            .connect(name, tcp)
-            .await
-            .with_context(|| format!("TLS with {url}"))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .with_context(|| format!("HTTP with {url}"))?;
-        let connection = tokio::spawn(connection);
-        let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-        let request = Request::get(target)
-            .header(hyper::header::HOST, host)
-            .header(hyper::header::USER_AGENT, "mailroom")
-            .body(Empty::<Bytes>::new())?;
-        let response = sender
-            .send_request(request)
+        if let Some(cell) = keys.get(url).filter(|cell| !retry_due(cell)) {
+            return cell.clone();
+        }
+        if keys.len() >= MAX_CACHED {
+            // Full: failures and fetches under way (their waiters hold them) go before keys.
+            keys.retain(|_, cell| matches!(cell.get(), Some(Ok(_))));
+            if keys.len() >= MAX_CACHED {
+                keys.clear();
+            }
+        }
+        let cell = Arc::new(OnceCell::new());
+        keys.insert(url.to_string(), cell.clone());
+        cell
+    }
+
+    async fn fetch_key(&self, url: &Url) -> Result<PublicKey> {
+        let (status, body) = self.get(url).await?;
+        anyhow::ensure!(status == 200, "{url}: HTTP status {status}");
+        certificate_key(&body).with_context(|| url.to_string())
+    }
+
+    /// GET over HTTPS: the status and the body, which must not exceed [`MAX_RESPONSE`].
+    pub async fn get(&self, url: &Url) -> Result<(u16, Vec<u8>)> {
+        let mut response = self
+            .client
+            .get(url.clone())
+            .send()
             .await
             .with_context(|| format!("GET {url}"))?;
         let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_RESPONSE)
-            .collect()
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| anyhow::anyhow!("reading {url}: {e}"))?
-            .to_bytes();
-        drop(sender);
-        connection.abort();
+            .with_context(|| format!("reading {url}"))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE {
+                bail!("{url}: answer longer than {MAX_RESPONSE} bytes");
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok((status, body))
     }
+}
+
+/// The CA certificates of `webhooks.ses.ca_file`, each checked to be X.509; none when the
+/// setting is empty.
+fn extra_roots(ca_file: &Path) -> Result<Vec<reqwest::Certificate>> {
+    if ca_file.as_os_str().is_empty() {
+        return Ok(Vec::new());
+    }
+    let place = || format!("webhooks.ses.ca_file: {}", ca_file.display());
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("webhooks.ses.ca_file: reading {}", ca_file.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", place());
+    certs
+        .iter()
+        .enumerate()
+        .map(|(n, der)| {
+            Certificate::from_der(der)
+                .with_context(|| format!("{}: certificate {} is not X.509", place(), n + 1))?;
+            reqwest::Certificate::from_der(der).with_context(place)
+        })
+        .collect()
+}
+
+/// The public key of a PEM certificate.
+pub(super) fn certificate_key(pem: &[u8]) -> Result<PublicKey> {
+    let der = CertificateDer::from_pem_slice(pem).context("not a PEM certificate")?;
+    let cert = Certificate::from_der(&der).context("not an X.509 certificate")?;
+    Ok(Arc::new(cert.tbs_certificate.subject_public_key_info))
 }
 
 /// `pattern` against `host[:port]`: `*` stands for exactly one DNS label, everything else
@@ -217,6 +254,55 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_keys_come_from_whole_pem_certificates_only() {
+        let pem: &[u8] = include_bytes!("../../tests/fixtures/webhooks/rsa-cert.pem");
+        let key = certificate_key(pem).unwrap();
+        assert_eq!(key.algorithm.oid.to_string(), "1.2.840.113549.1.1.1");
+        let der = CertificateDer::from_pem_slice(pem).unwrap();
+        for cut in [0, 1, 100, der.len() - 1] {
+            let armoured = format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                data_encoding::BASE64.encode(&der[..cut])
+            );
+            assert!(
+                certificate_key(armoured.as_bytes()).is_err(),
+                "truncated at {cut}"
+            );
+        }
+        assert!(certificate_key(b"<ConfirmSubscriptionResponse/>").is_err());
+    }
+
+    #[test]
+    fn failed_fetches_are_remembered_for_a_while_and_keys_outlast_them() {
+        let f = Fetcher::new(&[], Path::new("")).unwrap();
+        let pem = include_bytes!("../../tests/fixtures/webhooks/rsa-cert.pem");
+        let failure = |ago| {
+            Err(Failure {
+                at: Instant::now()
+                    .checked_sub(ago)
+                    .expect("the clock started minutes ago"),
+                error: "HTTP status 404".into(),
+            })
+        };
+        let put = |url: &str, outcome: Outcome| {
+            let cell = Arc::new(OnceCell::new_with(Some(outcome)));
+            f.keys.lock().unwrap().insert(url.into(), cell);
+        };
+        let state = |url: &str| f.cache_entry(url).get().map(Result::is_ok);
+        put("recent", failure(Duration::from_secs(60)));
+        assert_eq!(state("recent"), Some(false), "a recent failure stands");
+        put("old", failure(RETRY_FAILED_AFTER));
+        assert_eq!(state("old"), None, "an old failure is fetched again");
+        put("key", Ok(certificate_key(pem).unwrap()));
+        put("recent", failure(Duration::from_secs(60)));
+        for n in 0..MAX_CACHED {
+            f.cache_entry(&format!("probe-{n}"));
+        }
+        assert_eq!(state("key"), Some(true), "a full cache keeps its keys");
+        assert_eq!(state("recent"), None, "and forgets failures first");
+    }
 
     #[test]
     fn host_patterns_take_one_label_and_the_exact_port() {

@@ -4,17 +4,20 @@
 //! # Layout
 //!
 //! - `ses`: Amazon SES through SNS (RSA signatures, certificates fetched by `fetch`).
-//! - `postmark`: HTTP Basic credentials. `sendgrid`: ECDSA P-256 signatures (`der` reads
-//!   the keys). `mailgun`: HMAC-SHA256 over timestamp and a one-time token.
+//! - `postmark`: HTTP Basic credentials. `sendgrid`: ECDSA P-256 signatures.
+//!   `mailgun`: HMAC-SHA256 over timestamp and a one-time token.
 
-mod der;
 mod fetch;
 mod mailgun;
 mod postmark;
 mod sendgrid;
 mod ses;
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
 use axum::http::HeaderMap;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
 use crate::bounce::{self, Reason};
@@ -45,6 +48,8 @@ pub enum Rejection {
 /// The configured providers.
 pub struct Webhooks {
     keys: TokenKeys,
+    /// Requests per client IP (`webhooks.rate_per_second`, `webhooks.burst`).
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
     ses: Option<ses::Ses>,
     postmark: Option<postmark::Postmark>,
     sendgrid: Option<sendgrid::Sendgrid>,
@@ -53,13 +58,23 @@ pub struct Webhooks {
 
 impl Webhooks {
     pub fn new(s: &WebhookSettings, keys: TokenKeys) -> anyhow::Result<Self> {
+        let rate = NonZeroU32::new(s.rate_per_second)
+            .ok_or_else(|| anyhow::anyhow!("webhooks.rate_per_second must be at least 1"))?;
+        let burst = NonZeroU32::new(s.burst.max(1)).expect("max(1) is non-zero");
         Ok(Self {
             keys,
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             ses: ses::Ses::new(&s.ses)?,
             postmark: postmark::Postmark::new(&s.postmark),
             sendgrid: sendgrid::Sendgrid::new(&s.sendgrid)?,
             mailgun: mailgun::Mailgun::new(&s.mailgun),
         })
+    }
+
+    /// The per-client-IP limit the HTTP layer applies before a request is read: it bounds
+    /// the work forged requests can cause (SNS certificate fetches among it).
+    pub fn limiter(&self) -> &DefaultKeyedRateLimiter<IpAddr> {
+        &self.limiter
     }
 
     /// Authenticates a request and reads its events. Nothing is read before the request

@@ -4,8 +4,8 @@ use axum::http::HeaderMap;
 use data_encoding::BASE64;
 use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 use serde_json::Value;
+use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 
-use super::der::{self, PublicKey};
 use super::{Events, Rejection, failure, payload_key};
 use crate::config::SendgridWebhookSettings;
 use crate::db::webhook_events::{EventClass, ProviderEvent, Target};
@@ -13,6 +13,9 @@ use crate::domain::Provider;
 
 const SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
 const TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";
+/// id-ecPublicKey on the curve prime256v1 (RFC 5480).
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 
 pub struct Sendgrid {
     /// The uncompressed P-256 point of the verification key.
@@ -30,12 +33,12 @@ impl Sendgrid {
         let spki = BASE64
             .decode(public_key.as_bytes())
             .map_err(|_| anyhow::anyhow!("webhooks.sendgrid.public_key is not base64"))?;
-        match der::spki_key(&spki) {
-            Some(PublicKey::P256(point)) => Ok(Some(Self {
+        match p256_point(&spki) {
+            Some(point) => Ok(Some(Self {
                 point,
                 max_age: s.max_age_seconds,
             })),
-            _ => anyhow::bail!("webhooks.sendgrid.public_key is not a P-256 public key"),
+            None => anyhow::bail!("webhooks.sendgrid.public_key is not a P-256 public key"),
         }
     }
 
@@ -78,6 +81,13 @@ impl Sendgrid {
         };
         Ok(list.iter().filter_map(event).collect())
     }
+}
+
+/// The public point of a P-256 SubjectPublicKeyInfo (DER), as ring takes it.
+fn p256_point(spki: &[u8]) -> Option<Vec<u8>> {
+    let spki = SubjectPublicKeyInfoRef::try_from(spki).ok()?;
+    spki.algorithm.assert_oids(EC_PUBLIC_KEY, P256).ok()?;
+    spki.subject_public_key.as_bytes().map(<[u8]>::to_vec)
 }
 
 fn event(e: &Value) -> Option<ProviderEvent> {
@@ -123,4 +133,35 @@ fn event(e: &Value) -> Option<ProviderEvent> {
         },
         replay_keys: vec![key],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_p256_key_and_refuses_garbage() {
+        // SPKI header of every P-256 key, then a (dummy) uncompressed point.
+        let mut spki = vec![
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        let point: Vec<u8> = std::iter::once(4).chain(1..=64).collect();
+        spki.extend_from_slice(&point);
+        assert_eq!(p256_point(&spki), Some(point));
+        for cut in 0..spki.len() {
+            assert_eq!(p256_point(&spki[..cut]), None, "truncated at {cut}");
+        }
+        // The same key on P-384's OID (1.3.132.0.34) is not a P-256 key.
+        let mut p384 = spki.clone();
+        p384.splice(13..23, [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22]);
+        p384[1] -= 3;
+        p384[3] -= 3;
+        assert!(
+            SubjectPublicKeyInfoRef::try_from(&p384[..]).is_ok(),
+            "well-formed, only the curve differs"
+        );
+        assert_eq!(p256_point(&p384), None);
+        assert_eq!(p256_point(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+    }
 }

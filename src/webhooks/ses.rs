@@ -5,8 +5,8 @@ use data_encoding::BASE64;
 use ring::signature::{self, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::Value;
+use x509_cert::spki::{ObjectIdentifier, SubjectPublicKeyInfoOwned};
 
-use super::der::PublicKey;
 use super::fetch::{FetchError, Fetcher};
 use super::{Events, Rejection, Webhooks, failure};
 use crate::config::SesWebhookSettings;
@@ -15,6 +15,8 @@ use crate::domain::Provider;
 
 /// Recipients per notification at most; SES names one per message we send.
 const MAX_RECIPIENTS: usize = 100;
+/// rsaEncryption (RFC 8017): SNS signs with RSA keys.
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 pub struct Ses {
     topics: Vec<String>,
@@ -92,19 +94,17 @@ impl Ses {
         let signature = BASE64
             .decode(e.signature.as_bytes())
             .map_err(|_| Rejection::Unauthorized("SNS signature is not base64"))?;
-        let key = match self.fetcher.signing_key(&e.signing_cert_url).await {
-            Ok(PublicKey::Rsa(key)) => key,
-            Ok(PublicKey::P256(_)) => {
-                return Err(Rejection::Unauthorized(
-                    "SNS certificate without an RSA key",
-                ));
-            }
+        let spki = match self.fetcher.signing_key(&e.signing_cert_url).await {
+            Ok(spki) => spki,
             Err(FetchError::Refused(why)) => {
                 tracing::warn!(reason = %why, "SNS SigningCertURL refused");
                 return Err(Rejection::Unauthorized("SigningCertURL not allowed"));
             }
             Err(FetchError::Failed(e)) => return Err(Rejection::Unavailable(e)),
         };
+        let key = rsa_key(&spki).ok_or(Rejection::Unauthorized(
+            "SNS certificate without an RSA key",
+        ))?;
         UnparsedPublicKey::new(algorithm, key)
             .verify(signed.as_bytes(), &signature)
             .map_err(|_| Rejection::Unauthorized("bad SNS signature"))
@@ -133,6 +133,12 @@ impl Ses {
             Err(e) => Err(Rejection::Unavailable(e)),
         }
     }
+}
+
+/// The PKCS#1 RSAPublicKey of an RSA SubjectPublicKeyInfo, as ring takes it.
+fn rsa_key(spki: &SubjectPublicKeyInfoOwned) -> Option<&[u8]> {
+    spki.algorithm.assert_algorithm_oid(RSA_ENCRYPTION).ok()?;
+    spki.subject_public_key.as_bytes()
 }
 
 /// The canonical string SNS signs: `Name\nvalue\n` for each documented field, in order.
@@ -290,6 +296,19 @@ fn original_message_id(mail: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_rsa_certificates_give_a_signing_key() {
+        use super::super::fetch::certificate_key;
+        let rsa = certificate_key(include_bytes!("../../tests/fixtures/webhooks/rsa-cert.pem"));
+        let key = rsa_key(rsa.as_ref().unwrap()).expect("an RSA key");
+        // RSAPublicKey of a 2048-bit modulus: SEQUENCE { INTEGER 257 bytes, INTEGER 65537 }.
+        assert_eq!((key.len(), &key[..4]), (270, &[0x30, 0x82, 0x01, 0x0a][..]));
+        let p256 = certificate_key(include_bytes!(
+            "../../tests/fixtures/webhooks/p256-cert.pem"
+        ));
+        assert_eq!(rsa_key(p256.as_ref().unwrap()), None);
+    }
 
     #[test]
     fn string_to_sign_follows_the_documented_fields() {

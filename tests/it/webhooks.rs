@@ -286,6 +286,44 @@ fn oversized_bodies_are_refused() {
     assert_eq!(app.subscriber_status("kim@example.org"), "active");
 }
 
+#[test]
+fn webhooks_have_a_per_client_limit_of_their_own() {
+    let (i, served) = setup(&format!(
+        "[http]\npublic_rate_per_second = 1\npublic_burst = 1\n\
+         [webhooks]\nrate_per_second = 1\nburst = 3\n{}",
+        postmark_config()
+    ));
+    let bounce = postmark_bounce(1, "HardBounce", "kim@example.org");
+    let replies: Vec<Reply> = (0..20)
+        .map(|_| {
+            post(
+                &served,
+                "/webhooks/postmark",
+                &basic(PM_USER, PM_PASSWORD),
+                &bounce,
+            )
+        })
+        .collect();
+    let codes: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        &codes[..3],
+        &[200, 200, 200],
+        "past the public pages' burst of 1, within the webhooks' own: {codes:?}"
+    );
+    let limited = replies
+        .iter()
+        .find(|r| r.status == 429)
+        .unwrap_or_else(|| panic!("no 429 after the burst: {codes:?}"));
+    assert!(limited.headers.contains_key("retry-after"), "{limited:?}");
+    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(events(&i, "bounced", "postmark"), 1);
+    assert_eq!(
+        served.get("/subscribe").status,
+        200,
+        "the public pages' limit is a separate one"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // SendGrid
 
@@ -645,8 +683,8 @@ fn mailgun_bad_or_stale_signatures_are_refused() {
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ses-bounces";
 const CERT_PATH: &str = "/SimpleNotificationService-0123456789abcdef.pem";
 
-/// A tiny HTTPS server: serves the signing certificate at CERT_PATH and answers 200 to
-/// anything else (the SubscribeURL), recording each request's path.
+/// A tiny HTTPS server: serves the signing certificate at CERT_PATH, 404 for other `.pem`
+/// paths and 200 to anything else (the SubscribeURL), recording each request's path.
 struct SnsHost {
     port: u16,
     requests: Arc<Mutex<Vec<String>>>,
@@ -682,15 +720,17 @@ impl SnsHost {
                         .nth(1)
                         .unwrap_or_default()
                         .to_string();
-                    let body = if path == CERT_PATH {
-                        cert_pem
+                    let (status, body) = if path == CERT_PATH {
+                        ("200 OK", cert_pem)
+                    } else if path.ends_with(".pem") {
+                        ("404 Not Found", b"no such certificate".to_vec())
                     } else {
-                        b"<ConfirmSubscriptionResponse/>".to_vec()
+                        ("200 OK", b"<ConfirmSubscriptionResponse/>".to_vec())
                     };
                     seen.lock().unwrap().push(path);
                     let _ = write!(
                         tls,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                         body.len()
                     );
                     let _ = tls.write_all(&body);
@@ -982,6 +1022,40 @@ fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_ho
     );
     assert_eq!(app.subscriber_status("kim@example.org"), "active");
     assert_eq!(app.subscriber_status("lee@example.org"), "active");
+}
+
+#[test]
+fn ses_certificate_fetch_failures_are_remembered_so_forgeries_cannot_make_us_fetch() {
+    let sns = Sns::new();
+    let (i, served) = setup(&sns.config());
+    let missing = "/SimpleNotificationService-missing.pem";
+    let forged = |id: &str| {
+        let mut message = sns.message(
+            json!({"Type": "Notification", "MessageId": id, "TopicArn": TOPIC,
+                   "Message": ses_bounce(&i, "kim@example.org", "Permanent").to_string(),
+                   "Timestamp": "2026-11-27T10:00:00.000Z",
+                   "SigningCertURL": sns.host.url("127.0.0.1", missing)}),
+            "2",
+        );
+        message["Signature"] = BASE64.encode(&[7u8; 256]).into();
+        message
+    };
+    for id in ["sns-1", "sns-2", "sns-3"] {
+        let reply = send(&served, &forged(id));
+        assert_eq!(
+            reply.status, 503,
+            "{id}: the certificate is unavailable: {reply:?}"
+        );
+    }
+    let fetches = sns.host.requests().iter().filter(|p| *p == missing).count();
+    assert_eq!(fetches, 1, "a failed fetch is remembered, not repeated");
+    assert_eq!(i.subscriber_status("kim@example.org"), "active");
+    assert_eq!(i.query_scalar("SELECT count(*) FROM webhook_events"), 0);
+
+    // The genuine certificate URL is a different entry, fetched as usual.
+    let genuine = sns.notification("sns-4", ses_bounce(&i, "kim@example.org", "Permanent"), "2");
+    assert_eq!(send(&served, &genuine).status, 200);
+    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
 }
 
 #[test]
