@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::app::{TestApp, spawn_app_with};
-use crate::helpers::{Reply, Sql, TOKEN_KEY, TestCertificate};
+use crate::helpers::{Http, Reply, Sql, TOKEN_KEY, TestCertificate};
 
 const LIST: &str = "email,name\nkim@example.org,Kim\nlee@example.org,Lee\nsam@example.org,Sam\n";
 
@@ -288,7 +288,7 @@ fn oversized_bodies_are_refused() {
 
 #[test]
 fn webhooks_have_a_per_client_limit_of_their_own() {
-    let (i, served) = setup(&format!(
+    let app = setup(&format!(
         "[http]\npublic_rate_per_second = 1\npublic_burst = 1\n\
          [webhooks]\nrate_per_second = 1\nburst = 3\n{}",
         postmark_config()
@@ -297,7 +297,7 @@ fn webhooks_have_a_per_client_limit_of_their_own() {
     let replies: Vec<Reply> = (0..20)
         .map(|_| {
             post(
-                &served,
+                &app,
                 "/webhooks/postmark",
                 &basic(PM_USER, PM_PASSWORD),
                 &bounce,
@@ -315,10 +315,10 @@ fn webhooks_have_a_per_client_limit_of_their_own() {
         .find(|r| r.status == 429)
         .unwrap_or_else(|| panic!("no 429 after the burst: {codes:?}"));
     assert!(limited.headers.contains_key("retry-after"), "{limited:?}");
-    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
-    assert_eq!(events(&i, "bounced", "postmark"), 1);
+    assert_eq!(app.subscriber_status("kim@example.org"), "bounced");
+    assert_eq!(events(&app, "bounced", "postmark"), 1);
     assert_eq!(
-        served.get("/subscribe").status,
+        app.get("/subscribe").status,
         200,
         "the public pages' limit is a separate one"
     );
@@ -1027,12 +1027,12 @@ fn ses_refuses_bad_signatures_foreign_topics_and_certificates_off_the_allowed_ho
 #[test]
 fn ses_certificate_fetch_failures_are_remembered_so_forgeries_cannot_make_us_fetch() {
     let sns = Sns::new();
-    let (i, served) = setup(&sns.config());
+    let app = setup(&sns.config());
     let missing = "/SimpleNotificationService-missing.pem";
     let forged = |id: &str| {
         let mut message = sns.message(
             json!({"Type": "Notification", "MessageId": id, "TopicArn": TOPIC,
-                   "Message": ses_bounce(&i, "kim@example.org", "Permanent").to_string(),
+                   "Message": ses_bounce(&app, "kim@example.org", "Permanent").to_string(),
                    "Timestamp": "2026-11-27T10:00:00.000Z",
                    "SigningCertURL": sns.host.url("127.0.0.1", missing)}),
             "2",
@@ -1041,7 +1041,7 @@ fn ses_certificate_fetch_failures_are_remembered_so_forgeries_cannot_make_us_fet
         message
     };
     for id in ["sns-1", "sns-2", "sns-3"] {
-        let reply = send(&served, &forged(id));
+        let reply = send(&app, &forged(id));
         assert_eq!(
             reply.status, 503,
             "{id}: the certificate is unavailable: {reply:?}"
@@ -1049,13 +1049,17 @@ fn ses_certificate_fetch_failures_are_remembered_so_forgeries_cannot_make_us_fet
     }
     let fetches = sns.host.requests().iter().filter(|p| *p == missing).count();
     assert_eq!(fetches, 1, "a failed fetch is remembered, not repeated");
-    assert_eq!(i.subscriber_status("kim@example.org"), "active");
-    assert_eq!(i.query_scalar("SELECT count(*) FROM webhook_events"), 0);
+    assert_eq!(app.subscriber_status("kim@example.org"), "active");
+    assert_eq!(app.query_scalar("SELECT count(*) FROM webhook_events"), 0);
 
     // The genuine certificate URL is a different entry, fetched as usual.
-    let genuine = sns.notification("sns-4", ses_bounce(&i, "kim@example.org", "Permanent"), "2");
-    assert_eq!(send(&served, &genuine).status, 200);
-    assert_eq!(i.subscriber_status("kim@example.org"), "bounced");
+    let genuine = sns.notification(
+        "sns-4",
+        ses_bounce(&app, "kim@example.org", "Permanent"),
+        "2",
+    );
+    assert_eq!(send(&app, &genuine).status, 200);
+    assert_eq!(app.subscriber_status("kim@example.org"), "bounced");
 }
 
 #[test]
