@@ -4,6 +4,7 @@
 
 mod app;
 mod helpers;
+mod smtp_server;
 
 mod admin;
 mod architecture;
