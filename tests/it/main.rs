@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod backup;
 mod bounces;
+mod bounces_mta;
 mod cli;
 mod concurrency;
 mod crash;
