@@ -10,6 +10,7 @@ mod admin;
 mod architecture;
 mod backup;
 mod bounces;
+mod bounces_mta;
 mod cli;
 mod concurrency;
 mod crash;
