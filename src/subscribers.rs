@@ -264,6 +264,7 @@ impl Columns {
 /// ranges; running it again completes it, since it is an upsert.
 pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<ImportReport> {
     let at = crate::db::now();
+    let started = std::time::Instant::now();
     let mut rows = Rows::open(path, "importing")?;
     let mut report = rows.report();
     let mut staging = db.stage_import().await?;
@@ -280,6 +281,7 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
         }
     }
     rows.finish();
+    tracing::debug!(elapsed = ?started.elapsed(), rows = report.rows, "import staged");
     if !options.skip_invalid && report.invalid_count > 0 {
         staging.discard().await?;
         return Ok(report);
@@ -287,6 +289,7 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
     let outcome = staging
         .apply(&at, Source::CsvImport, APPLY_ROWS, options.dry_run)
         .await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "import applied");
     staging.discard().await?;
     add(&mut report, outcome);
     report.written = !options.dry_run;

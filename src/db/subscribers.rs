@@ -398,8 +398,20 @@ pub struct Staging {
     staged: i64,
 }
 
-/// Rows per multi-row INSERT into the staging table: 10 binds each.
-const STAGE_ROWS: usize = 3000;
+/// One row as the staging INSERT reads it: a JSON array, in the column order (line,
+/// email, email_sha256, name, status, attributes, consent_source, consent_at, consent_ip).
+#[derive(Serialize)]
+struct Staged<'a>(
+    u64,
+    &'a str,
+    Option<String>,
+    &'a str,
+    &'a str,
+    &'a serde_json::Map<String, serde_json::Value>,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+);
 
 impl Db {
     pub async fn stage_import(&self) -> Result<Staging> {
@@ -438,34 +450,40 @@ impl Db {
 impl Staging {
     /// Adds checked rows; returns how many repeated an address staged before (ignored).
     pub async fn add(&mut self, rows: &[ImportRow]) -> Result<u64> {
-        let mut duplicates = 0;
-        for batch in rows.chunks(STAGE_ROWS) {
-            let mut insert = QueryBuilder::new(
-                "INSERT OR IGNORE INTO import_rows (line, email, email_sha256, name, status,
-                     attributes, consent_source, consent_at, consent_ip) ",
-            );
-            insert.push_values(batch, |mut b, r| {
-                b.push_bind(r.line as i64)
-                    .push_bind(r.email.as_str())
-                    .push_bind(self.check_erasures.then(|| email_hash(&r.email)))
-                    .push_bind(&r.name)
-                    .push_bind(r.status)
-                    .push_bind(serde_json::Value::Object(r.attributes.clone()).to_string())
-                    .push_bind(&r.consent_source)
-                    .push_bind(&r.consent_at)
-                    .push_bind(&r.consent_ip);
-            });
-            let added = insert
-                .build()
-                .execute(&mut *self.conn)
-                .await?
-                .rows_affected();
-            duplicates += batch.len() as u64 - added;
-        }
-        self.staged = sqlx::query_scalar("SELECT coalesce(max(n), 0) FROM import_rows")
-            .fetch_one(&mut *self.conn)
-            .await?;
-        Ok(duplicates)
+        // One JSON array per batch, unpacked by SQLite: binding ten values per row costs
+        // more in the driver than everything SQLite then does with them.
+        let staged: Vec<Staged<'_>> = rows
+            .iter()
+            .map(|r| {
+                Staged(
+                    r.line,
+                    r.email.as_str(),
+                    self.check_erasures.then(|| email_hash(&r.email)),
+                    &r.name,
+                    r.status.as_str(),
+                    &r.attributes,
+                    &r.consent_source,
+                    &r.consent_at,
+                    r.consent_ip.as_deref(),
+                )
+            })
+            .collect();
+        let added = sqlx::query(
+            // Only a repeated address is set aside; anything else that fails is an error,
+            // never counted as a duplicate.
+            "INSERT INTO import_rows (line, email, email_sha256, name, status,
+                 attributes, consent_source, consent_at, consent_ip)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,
+                    json(value -> 5), value ->> 6, value ->> 7, value ->> 8
+             FROM json_each(?) WHERE true ORDER BY key
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(serde_json::to_string(&staged)?)
+        .execute(&mut *self.conn)
+        .await?
+        .rows_affected();
+        self.staged += added as i64;
+        Ok(rows.len() as u64 - added)
     }
 
     /// Applies the staged rows to the list, `chunk` rows per write transaction (each
@@ -480,7 +498,7 @@ impl Staging {
         let mut outcome = ImportOutcome::default();
         let mut low = 1;
         while low <= self.staged {
-            let high = low + chunk - 1;
+            let high = (low + chunk - 1).min(self.staged);
             let mut tx = sqlx::Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
             apply_range(&mut tx, low, high, at, from, &mut outcome).await?;
             if dry_run {
@@ -500,6 +518,10 @@ impl Staging {
         Ok(())
     }
 }
+
+// The staging table has no statistics: left to itself, SQLite walks every active
+// subscriber (by the status index) for each range. `CROSS JOIN` keeps the staged range as
+// the outer loop, each row finding its subscriber by the unique email index.
 
 /// What a staged row's name and attributes make of an existing subscriber's: an empty name
 /// keeps theirs, attributes merge (`json_patch`, the row's values win).
@@ -521,22 +543,33 @@ async fn apply_range(
     from: Source,
     outcome: &mut ImportOutcome,
 ) -> Result<()> {
-    let closed: Vec<(i64, String, SubscriberStatus)> = sqlx::query_as(
-        "SELECT t.line, t.email, s.status FROM import_rows t JOIN subscribers s ON s.email = t.email
-         WHERE t.n BETWEEN ?1 AND ?2 AND s.status IN ('unsubscribed', 'bounced', 'complained')
-         ORDER BY t.n",
-    )
+    // The staged rows already on the list, each found once by its address.
+    let known: Vec<(i64, String, SubscriberStatus, bool)> = sqlx::query_as(concat!(
+        "SELECT line, email, status, new_name != name OR new_attributes != attributes
+         FROM (SELECT t.line, t.email, s.status, s.name, s.attributes, t.n, ",
+        merged!(),
+        " FROM import_rows t CROSS JOIN subscribers s ON s.email = t.email
+          WHERE t.n BETWEEN ?1 AND ?2)
+         ORDER BY n"
+    ))
     .bind(low)
     .bind(high)
     .fetch_all(&mut *tx)
     .await?;
-    outcome.skipped.extend(
-        closed
-            .into_iter()
-            .map(|(line, email, status)| (line as u64, email, status.to_string())),
-    );
+    let mut changed = 0u64;
+    for (line, email, status, differs) in &known {
+        if status.is_closed() {
+            outcome
+                .skipped
+                .push((*line as u64, email.clone(), status.to_string()));
+        } else if *differs {
+            changed += 1;
+        } else {
+            outcome.unchanged += 1;
+        }
+    }
     let erased: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT t.line, t.email FROM import_rows t JOIN erasures e ON e.email_sha256 = t.email_sha256
+        "SELECT t.line, t.email FROM import_rows t CROSS JOIN erasures e ON e.email_sha256 = t.email_sha256
          WHERE t.n BETWEEN ?1 AND ?2
            AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email = t.email)
          ORDER BY t.n",
@@ -545,24 +578,13 @@ async fn apply_range(
     .bind(high)
     .fetch_all(&mut *tx)
     .await?;
+    let erased_count = erased.len() as u64;
     outcome.skipped.extend(
         erased
             .into_iter()
             .map(|(line, email)| (line as u64, email, "erased".to_string())),
     );
 
-    // Known, still on the list: what changes, recorded before it is written.
-    let (known, changed): (i64, i64) = sqlx::query_as(concat!(
-        "SELECT count(*), coalesce(sum(new_name != name OR new_attributes != attributes), 0)
-         FROM (SELECT s.name, s.attributes, ",
-        merged!(),
-        " FROM import_rows t JOIN subscribers s ON s.email = t.email
-          WHERE t.n BETWEEN ?1 AND ?2 AND s.status IN ('active', 'pending'))"
-    ))
-    .bind(low)
-    .bind(high)
-    .fetch_one(&mut *tx)
-    .await?;
     if changed > 0 {
         sqlx::query(concat!(
             "INSERT INTO events (at, kind, source, subscriber_id, detail)
@@ -572,7 +594,7 @@ async fn apply_range(
                  ELSE '[\"attributes\"]' END))
              FROM (SELECT s.id, s.name, s.attributes, t.n, ",
             merged!(),
-            " FROM import_rows t JOIN subscribers s ON s.email = t.email
+            " FROM import_rows t CROSS JOIN subscribers s ON s.email = t.email
               WHERE t.n BETWEEN ?1 AND ?2 AND s.status IN ('active', 'pending'))
              WHERE new_name != name OR new_attributes != attributes
              ORDER BY n"
@@ -586,14 +608,16 @@ async fn apply_range(
         .await?;
         sqlx::query(
             "UPDATE subscribers AS s
-             SET name = CASE WHEN t.name = '' THEN s.name ELSE t.name END,
-                 attributes = json_patch(s.attributes, t.attributes),
+             SET name = (SELECT CASE WHEN t.name = '' THEN s.name ELSE t.name END
+                         FROM import_rows t WHERE t.email = s.email),
+                 attributes = (SELECT json_patch(s.attributes, t.attributes)
+                               FROM import_rows t WHERE t.email = s.email),
                  updated_at = ?3
-             FROM import_rows t
-             WHERE t.email = s.email AND t.n BETWEEN ?1 AND ?2
-               AND s.status IN ('active', 'pending')
-               AND (CASE WHEN t.name = '' THEN s.name ELSE t.name END != s.name
-                    OR json_patch(s.attributes, t.attributes) != s.attributes)",
+             WHERE s.id IN (
+                 SELECT c.id FROM import_rows t CROSS JOIN subscribers c ON c.email = t.email
+                 WHERE t.n BETWEEN ?1 AND ?2 AND c.status IN ('active', 'pending')
+                   AND (CASE WHEN t.name = '' THEN c.name ELSE t.name END != c.name
+                        OR json_patch(c.attributes, t.attributes) != c.attributes))",
         )
         .bind(low)
         .bind(high)
@@ -601,26 +625,22 @@ async fn apply_range(
         .execute(&mut *tx)
         .await?;
     }
-    outcome.updated += changed as u64;
-    outcome.unchanged += (known - changed) as u64;
+    outcome.updated += changed;
 
-    // New addresses. A subscriber who signed up through the form meanwhile keeps that
-    // record (ON CONFLICT), and counts as unchanged.
-    let fresh: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM import_rows t
-         WHERE t.n BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email = t.email)
-           AND (t.email_sha256 IS NULL
-                OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.email_sha256 = t.email_sha256))",
-    )
-    .bind(low)
-    .bind(high)
-    .fetch_one(&mut *tx)
-    .await?;
+    // New addresses: the rest of the range. Rows are numbered from 1 without gaps (the
+    // staging table only ever grows by INSERT), so the range's size is its bounds'. A
+    // subscriber who signed up through the form meanwhile keeps that record (ON
+    // CONFLICT) and counts as unchanged.
+    let fresh = (high - low + 1) as u64 - known.len() as u64 - erased_count;
     if fresh == 0 {
         return Ok(());
     }
-    let created: Vec<(i64, SubscriberStatus)> = sqlx::query_as(
+    // Within this write transaction nobody else adds rows, so the new ones are exactly
+    // those above the largest id now: their events come from one range scan.
+    let before: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM subscribers")
+        .fetch_one(&mut *tx)
+        .await?;
+    let created = sqlx::query(
         "INSERT INTO subscribers (email, name, status, attributes, consent_source, consent_at,
              consent_ip, created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at,
              complained_at)
@@ -632,36 +652,28 @@ async fn apply_range(
                 CASE WHEN t.status = 'complained' THEN ?3 END
          FROM import_rows t
          WHERE t.n BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email = t.email)
            AND (t.email_sha256 IS NULL
                 OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.email_sha256 = t.email_sha256))
          ORDER BY t.n
-         ON CONFLICT (email) DO NOTHING
-         RETURNING id, status",
+         ON CONFLICT (email) DO NOTHING",
     )
     .bind(low)
     .bind(high)
     .bind(at)
-    .fetch_all(&mut *tx)
-    .await?;
-    outcome.created += created.len() as u64;
-    outcome.unchanged += (fresh as u64).saturating_sub(created.len() as u64);
-    let created = serde_json::to_string(
-        &created
-            .iter()
-            .map(|(id, status)| serde_json::json!({ "id": id, "status": status }))
-            .collect::<Vec<_>>(),
-    )?;
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    outcome.created += created;
+    outcome.unchanged += fresh.saturating_sub(created);
     sqlx::query(
         "INSERT INTO events (at, kind, source, subscriber_id, detail)
-         SELECT ?, ?, ?, json_extract(value, '$.id'),
-                json_object('status', json_extract(value, '$.status'))
-         FROM json_each(?)",
+         SELECT ?2, ?3, ?4, id, json_object('status', status) FROM subscribers
+         WHERE id > ?1 ORDER BY id",
     )
+    .bind(before)
     .bind(at)
     .bind(EventKind::Subscribed.as_str())
     .bind(from.as_str())
-    .bind(created)
     .execute(&mut *tx)
     .await?;
     Ok(())
