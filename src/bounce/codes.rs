@@ -188,6 +188,8 @@ pub fn find_command(text: &str) -> Option<Command> {
         })
 }
 
+/// The command of a session transcript that drew the first error reply. An error reply
+/// before we sent anything answered our connection or greeting.
 fn transcript_command(lower: &str) -> Option<Command> {
     let mut last_sent = None;
     for line in lower.lines().map(str::trim_start) {
@@ -196,7 +198,10 @@ fn transcript_command(lower: &str) -> Option<Command> {
         } else if let Some(reply) = line.strip_prefix("<<<")
             && reply.trim_start().starts_with(['4', '5'])
         {
-            return last_sent.and_then(sent_command);
+            return match last_sent {
+                Some(sent) => sent_command(sent),
+                None => Some(Command::Helo),
+            };
         }
     }
     None

@@ -22,6 +22,10 @@ type Detector = fn(&Signs<'_>) -> bool;
 /// from Gmail's daemon), then the MTAs known by their wording.
 const DETECTORS: &[(Family, Detector)] = &[
     (Family::Aol, |m| m.has("x-aol-ip")),
+    (Family::EinsUndEins, |m| {
+        m.from.starts_with("\"Mail Delivery System\"")
+            && m.subject == "Mail delivery failed: returning message to sender"
+    }),
     (Family::MessageLabs, is_messagelabs),
     (Family::Facebook, is_facebook),
     (Family::Gmx, |m| m.has("x-gmx-antispam")),
@@ -34,7 +38,7 @@ const DETECTORS: &[(Family, Detector)] = &[
     (Family::GoogleGroups, is_google_groups),
     (Family::GSuite, is_gsuite),
     (Family::Gmail, is_gmail),
-    (Family::MailRu, is_mail_ru),
+    (Family::EximVariant, is_exim_variant),
     (Family::Exim, is_exim),
     (Family::Qmail, is_qmail),
     (Family::Courier, is_courier),
@@ -45,7 +49,20 @@ const DETECTORS: &[(Family, Detector)] = &[
     (Family::Domino, |m| {
         m.subject.starts_with("DELIVERY FAILURE:")
     }),
+    (Family::AuFiltered, |m| {
+        m.header("x-spasign") == "NG" && (is_ezweb(m) || is_kddi(m))
+    }),
     (Family::EzWeb, is_ezweb),
+    (Family::Kddi, is_kddi),
+    (Family::Verizon, |m| {
+        m.received_has(".vtext.com (")
+            && (m.from == "post_master@vtext.com"
+                || m.from.contains("sysadmin@") && m.from.contains(".vzwpix.com"))
+    }),
+    (Family::Biglobe, is_biglobe),
+    (Family::McAfee, |m| {
+        m.header("x-nai-header").contains("Modified by McAfee") && m.subject == "Delivery Status"
+    }),
     (Family::Fml, |m| {
         m.has("x-mlserver") && m.message_id.contains(".FML")
     }),
@@ -116,22 +133,39 @@ fn is_exim(m: &Signs<'_>) -> bool {
     signs.iter().filter(|s| **s).count() >= 2
 }
 
-/// Mail.ru's Exim: its daemon's address and Message-ID domain.
-fn is_mail_ru(m: &Signs<'_>) -> bool {
+/// Exim as run by Mail.ru (its daemon's address and Message-ID domain) and by McAfee's
+/// MX Logic (its `X-MX-Bounce`/`X-MXL-*` headers).
+fn is_exim_variant(m: &Signs<'_>) -> bool {
     let from = m.from.to_ascii_lowercase();
-    (from.contains("mailer-daemon@") && from.contains("mail.ru"))
-        && (m.message_id.contains(".mail.ru>") || m.message_id.contains("smailru.net>"))
+    let mail_ru = (from.contains("mailer-daemon@") && from.contains("mail.ru"))
+        && (m.message_id.contains(".mail.ru>") || m.message_id.contains("smailru.net>"));
+    let mx_logic = m.has("x-mx-bounce")
+        || m.has("x-mxl-hash")
+        || m.has("x-mxl-notehash")
+        || m.message_id.contains("<mxl~");
+    mail_ru || mx_logic
 }
 
 /// qmail (qmail-send.c, qmail-remote.c) and its clones: its Subject or its Received
 /// stamp, and its opening sentence.
 fn is_qmail(m: &Signs<'_>) -> bool {
-    (m.subject.eq_ignore_ascii_case("failure notice") || m.received_has("(qmail "))
+    (m.subject.eq_ignore_ascii_case("failure notice")
+        || m.subject.starts_with("Permanent Delivery Failure")
+        || m.received_has("(qmail "))
         && m.body_has(&[
             "This is the qmail",
             "Remote host said:",
             "does not like recipient.",
             "I'm not going to try again",
+            "unable to deliver your message to the following addresses",
+            "Unable to deliver message to the following address",
+            "Your message to the following addresses",
+            "Your mail message to the following address",
+            "Unfortunately, your mail was not delivered to the following address:",
+            "This is the mail delivery agent at",
+            "This is the machine generated message from mail service",
+            "Su mensaje no pudo ser entregado",
+            "He/Her is not ",
         ])
 }
 
@@ -244,4 +278,21 @@ fn is_ezweb(m: &Signs<'_>) -> bool {
         m.message_id.ends_with(".ezweb.ne.jp>") || m.message_id.ends_with(".au.com>"),
     ];
     signs.iter().filter(|s| **s).count() >= 2
+}
+
+/// au by KDDI's notices.
+fn is_kddi(m: &Signs<'_>) -> bool {
+    (m.from.contains("no-reply@") && m.from.contains(".dion.ne.jp"))
+        || m.header("reply-to") == "no-reply@app.auone-net.jp"
+        || m.received_has("ezweb.ne.jp (")
+        || m.received_has(".au.com (")
+}
+
+/// BIGLOBE and the Japanese cable providers that run its mail system.
+fn is_biglobe(m: &Signs<'_>) -> bool {
+    m.from.contains("postmaster@")
+        && ["biglobe", "inacatv", "tmtv", "ttv"]
+            .iter()
+            .any(|d| m.from.contains(&format!("@{d}.ne.jp")))
+        && m.subject.starts_with("Returned mail:")
 }

@@ -190,7 +190,16 @@ fn finding(block: &Fields, mail: &Mail, notice: &body::Notice<'_>) -> Option<Fin
         .or_else(|| find_host(&diagnostic))
         .or_else(|| from_notice.as_deref().and_then(find_host));
     let reporting_host = reporting_mta(mail);
-    let context = fuller_account(&diagnostic, from_notice.as_deref());
+    let mut context = fuller_account(&diagnostic, from_notice.as_deref());
+    // PowerMTA classifies each failure itself, in a field of the recipient's block.
+    if let Some(category) = block.get_nonempty("x-powermta-bouncecategory") {
+        let said = if context.is_empty() {
+            &diagnostic
+        } else {
+            &context
+        };
+        context = format!("{said}\nX-PowerMTA-BounceCategory: {category}");
+    }
     Some(Finding {
         recipient,
         status,

@@ -1283,7 +1283,7 @@ pub const SECOND_PASS: &[Reason] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     Exim,
-    MailRu,
+    EximVariant,
     Qmail,
     Courier,
     DragonFly,
@@ -1304,6 +1304,13 @@ pub enum Family {
     Zoho,
     EzWeb,
     Fml,
+    Kddi,
+    /// au's "spamghetti" filter (`X-SPASIGN: NG`) refused the message.
+    AuFiltered,
+    EinsUndEins,
+    Verizon,
+    Biglobe,
+    McAfee,
 }
 
 use Family as F;
@@ -1357,28 +1364,43 @@ pub const NOTICE_RULES: &[(Option<Family>, Test, Reason)] = &[
     ),
     (Some(F::Exim), AnyPhrase(EXIM_DELAYED), Expired),
     (Some(F::Exim), Phrase("pipe to |"), MailerError),
-    // Mail.ru runs Exim, but a refusal at MAIL FROM is the sender's.
-    (Some(F::MailRu), At(&[Command::MailFrom]), Rejected),
-    (Some(F::MailRu), At(&[Command::Helo]), Blocked),
+    // Exim as run by Mail.ru and McAfee's MX Logic: a refusal at MAIL FROM is the
+    // sender's.
+    (Some(F::EximVariant), At(&[Command::MailFrom]), Rejected),
+    (Some(F::EximVariant), At(&[Command::Helo]), Blocked),
     (
-        Some(F::MailRu),
+        Some(F::EximVariant),
         AnyPhrase(&[
             "retry timeout exceeded",
             "no action is required on your part",
         ]),
         Expired,
     ),
-    (Some(F::MailRu), Phrase("user not found"), UserUnknown),
-    (Some(F::MailRu), AnyPhrase(EXIM_HOSTUNKNOWN), HostUnknown),
-    (Some(F::MailRu), AnyPhrase(EXIM_MAILBOXFULL), MailboxFull),
-    (Some(F::MailRu), AnyPhrase(EXIM_NOTACCEPT), NotAccept),
-    (Some(F::MailRu), AnyPhrase(EXIM_SYSTEMERROR), SystemError),
+    (Some(F::EximVariant), Phrase("user not found"), UserUnknown),
     (
-        Some(F::MailRu),
+        Some(F::EximVariant),
+        AnyPhrase(EXIM_HOSTUNKNOWN),
+        HostUnknown,
+    ),
+    (
+        Some(F::EximVariant),
+        AnyPhrase(EXIM_MAILBOXFULL),
+        MailboxFull,
+    ),
+    (Some(F::EximVariant), AnyPhrase(EXIM_NOTACCEPT), NotAccept),
+    (
+        Some(F::EximVariant),
+        AnyPhrase(EXIM_SYSTEMERROR),
+        SystemError,
+    ),
+    (
+        Some(F::EximVariant),
         Phrase("too many \"received\" headers "),
         ContentError,
     ),
-    // qmail (qmail-remote.c, qmail-local.c, error_str.c, the qmail-ldap patch).
+    // qmail and its clones (qmail-remote.c, qmail-local.c, error_str.c, the qmail-ldap
+    // patch): a refusal of our greeting is about our host; "does not like recipient" after
+    // the message sat in the queue too long leaves the remote server's words to decide.
     (Some(F::Qmail), At(&[Command::Helo]), Blocked),
     (
         Some(F::Qmail),
@@ -1404,6 +1426,7 @@ pub const NOTICE_RULES: &[(Option<Family>, Test, Reason)] = &[
         ]),
         NetworkError,
     ),
+    // notqmail 1.08 says so for a domain with a null MX (RFC 7505).
     (
         Some(F::Qmail),
         Phrase("sorry, i couldn't find a mail exchanger or ip address"),
@@ -1798,6 +1821,99 @@ pub const NOTICE_RULES: &[(Option<Family>, Test, Reason)] = &[
         SystemError,
     ),
     (Some(F::Fml), Phrase("security alert"), SecurityError),
+    // au by KDDI: its filter's refusals are marked in a header of their own.
+    (Some(F::AuFiltered), Phrase(""), Filtered),
+    (Some(F::Kddi), At(&[Command::RcptTo]), UserUnknown),
+    (
+        Some(F::Kddi),
+        Phrase("as their mailbox is full"),
+        MailboxFull,
+    ),
+    (
+        Some(F::Kddi),
+        Phrase("due to the following smtp relay error"),
+        NoRelaying,
+    ),
+    (
+        Some(F::Kddi),
+        Phrase("as the remote domain doesnt exist"),
+        HostUnknown,
+    ),
+    // 1&1, Verizon, BIGLOBE, McAfee Email Appliance.
+    (
+        Some(F::EinsUndEins),
+        Phrase("mail size limit exceeded"),
+        MesgTooBig,
+    ),
+    (
+        Some(F::Verizon),
+        AnyPhrase(&[
+            "550 - requested action not taken: no such user here",
+            "no valid recipients for this mm",
+        ]),
+        UserUnknown,
+    ),
+    (
+        Some(F::Biglobe),
+        Phrase("mail delivery failed... user unknown"),
+        Filtered,
+    ),
+    (
+        Some(F::Biglobe),
+        Phrase("the number of messages in recipient's mailbox exceeded the local limit."),
+        MailboxFull,
+    ),
+    (
+        Some(F::McAfee),
+        AnyPhrase(&[
+            " user (*@*) unknown. ",
+            "550 unknown user ",
+            "550 <*@*>... user not exist",
+            "no such user",
+        ]),
+        UserUnknown,
+    ),
+    // PowerMTA's bounce categories (X-PowerMTA-BounceCategory in its DSNs).
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: bad-domain"),
+        HostUnknown,
+    ),
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: bad-mailbox"),
+        UserUnknown,
+    ),
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: message-expired"),
+        Expired,
+    ),
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: no-answer-from-host"),
+        NetworkError,
+    ),
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: policy-related"),
+        PolicyViolation,
+    ),
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: quota-issues"),
+        MailboxFull,
+    ),
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: routing-errors"),
+        SystemError,
+    ),
+    (
+        None,
+        Phrase("x-powermta-bouncecategory: spam-related"),
+        SpamDetected,
+    ),
     // au (KDDI) EZweb: a refusal at RCPT TO is a missing user; otherwise its own
     // sentences.
     (Some(F::EzWeb), At(&[Command::RcptTo]), UserUnknown),
@@ -1827,7 +1943,7 @@ pub const NOTICE_RULES: &[(Option<Family>, Test, Reason)] = &[
 ];
 
 /// Families whose notices print the failed address first and their verdict after it.
-pub const ADDRESS_FIRST: &[Family] = &[F::Exim, F::MailRu, F::Qmail];
+pub const ADDRESS_FIRST: &[Family] = &[F::Exim, F::EximVariant, F::Qmail];
 
 const EXIM_HOSTUNKNOWN: Phrases = &[
     "all host address lookups failed permanently",
