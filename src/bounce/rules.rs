@@ -2416,6 +2416,103 @@ pub const PROVIDERS: &[Provider] = &[
         ],
     },
     Provider {
+        // Aol.
+        hosts: &[".mail.aol.com", ".mx.aol.com"],
+        rows: &[
+            (Phrase("host or domain name not found"), HostUnknown),
+            (
+                Phrase("type=mx: malformed or unexpected name server reply"),
+                NotAccept,
+            ),
+        ],
+    },
+    Provider {
+        // Symantec Email Security.cloud (MessageLabs):
+        // https://knowledge.broadcom.com/external/article/169652
+        hosts: &[".messagelabs.com"],
+        rows: &[
+            (Phrase("domain authentication fail"), AuthFailure),
+            (Phrase("connection rejected by policy"), BadReputation),
+            (
+                AnyPhrase(&[
+                    "mail rejected because your ip is in the pbl",
+                    "your ip address has been ",
+                    "your ip address (ip-addr) has been blocked",
+                    "your email address (addr) has been blocked",
+                ]),
+                Blocked,
+            ),
+            (Phrase("stray linefeeds in message"), ContentError),
+            (Phrase("tls/sslv3 connection required"), SecurityError),
+            (Phrase(" as a relay, "), NoRelaying),
+            (
+                AnyPhrase(&[
+                    "550 requested action aborted [4]",
+                    "has detected that this message is not rfc 5322",
+                ]),
+                NotCompliantRfc,
+            ),
+            (
+                AnyPhrase(&[
+                    "sender envelope domain not allowed for sender ip address",
+                    "your domain has been blocked",
+                    "your email address has been blocked",
+                    "your envelope sender is in my badmailfrom list",
+                    "your email address has been blacklisted",
+                    "your domain has been blacklisted",
+                ]),
+                Rejected,
+            ),
+            (
+                Phrase("please turn on smtp authentication in your mail client"),
+                SecurityError,
+            ),
+            (
+                AnyPhrase(&["message filtered", "filtered by outbound scanning"]),
+                SpamDetected,
+            ),
+            (
+                AnyPhrase(&[
+                    "too many recipients received this hour",
+                    "too many messages",
+                ]),
+                TooManyConn,
+            ),
+            (
+                AnyPhrase(&[
+                    "no such user",
+                    "invalid recipient",
+                    "mailbox is not allowed",
+                ]),
+                UserUnknown,
+            ),
+        ],
+    },
+    Provider {
+        // Outlook.com (Hotmail).
+        hosts: &[".hotmail.com"],
+        rows: &[
+            (
+                Phrase(
+                    "the mail could not be delivered to the recipient because the domain is not reachable",
+                ),
+                HostUnknown,
+            ),
+            (
+                Phrase("requested action not taken: mailbox unavailable"),
+                UserUnknown,
+            ),
+        ],
+    },
+    Provider {
+        // Cloudflare Email Routing: https://developers.cloudflare.com/email-routing/postmaster/
+        hosts: &[".mx.cloudflare.net"],
+        rows: &[
+            (Phrase("found on one or more dnsbls"), Blocked),
+            (Phrase("upstream error"), SystemError),
+        ],
+    },
+    Provider {
         // Google (Gmail): https://support.google.com/a/answer/3726730 (SMTP error reference)
         hosts: &["aspmx.l.google.com", "gmail-smtp-in.l.google.com"],
         rows: GOOGLE,
