@@ -13,9 +13,9 @@
 //! 5. the first pass ([`rules::PROBES`]) for diagnostics that are SMTP replies: status
 //!    codes, wording and the refused command together;
 //! 6. the second pass: the status code where it is decisive, else the wording of
-//!    [`rules::SECOND_PASS`], then what the code's subject (x.6 content, x.7 security)
-//!    says, a local program's failure (`X-Unix`), a protocol syntax reply, an
-//!    `Action: delayed`, and a refusal at the greeting;
+//!    [`rules::SECOND_PASS`], then [`rules::FALLBACKS`]: what the code's subject (x.6
+//!    content, x.7 security) says, a local program's failure (`X-Unix`), a protocol
+//!    syntax reply, an `Action: delayed`, and the stage (greeting or MAIL FROM);
 //! 7. `onhold` when there were words that nothing could place, `undefined` when there
 //!    were none.
 //!
@@ -25,8 +25,8 @@
 
 use super::codes::{Command, find_status};
 use super::rules::{
-    self, LOCAL_AGENTS, NOT_WHEN_TEMPORARY, NOTICE_RULES, NOTICE_STAGES, PROBES, PROVIDERS,
-    SECOND_PASS, TENTATIVE, Test, is_explicit, matches, says, status_reason,
+    self, FALLBACKS, LOCAL_AGENTS, NOT_WHEN_TEMPORARY, NOTICE_RULES, NOTICE_STAGES, PROBES,
+    PROVIDERS, SECOND_PASS, TENTATIVE, Test, is_explicit, matches, says, status_reason,
 };
 use super::{Finding, Original, Reason, Report};
 
@@ -62,6 +62,10 @@ struct Evidence<'a> {
     status: &'a str,
     status_reason: Option<Reason>,
     reply: Option<u16>,
+    /// The DSN `Action` (lower case), or empty.
+    action: &'a str,
+    /// The Diagnostic-Code's type (`smtp`, `x-unix`), lower case, or empty.
+    diag_type: &'a str,
     command: Option<Command>,
     declared: Option<Reason>,
 }
@@ -103,6 +107,8 @@ fn decide(f: &Finding) -> Reason {
         status_reason: status_reason(status),
         status,
         reply: f.reply_code,
+        action,
+        diag_type: f.diag_type.as_deref().unwrap_or_default(),
         command: stage.or(f.command),
         declared: None,
         text,
@@ -121,7 +127,7 @@ fn decide(f: &Finding) -> Reason {
     if smtp && let Some((reason, _)) = PROBES.iter().find(|(_, test)| holds(test, &ev)) {
         return *reason;
     }
-    match second_pass(f, &ev, action, smtp) {
+    match second_pass(&ev, smtp) {
         Some(reason) if is_explicit(reason) => reason,
         _ if action.starts_with("delayed") => Reason::Expired,
         _ if ev.text.is_empty() => Reason::Undefined,
@@ -195,7 +201,7 @@ fn provider(f: &Finding, ev: &Evidence<'_>) -> Option<Reason> {
 }
 
 /// Sisimai's "anotherone": where the first pass found nothing.
-fn second_pass(f: &Finding, ev: &Evidence<'_>, action: &str, smtp: bool) -> Option<Reason> {
+fn second_pass(ev: &Evidence<'_>, smtp: bool) -> Option<Reason> {
     if let Some(declared) = ev.declared.filter(|r| is_explicit(*r)) {
         return Some(declared);
     }
@@ -210,33 +216,10 @@ fn second_pass(f: &Finding, ev: &Evidence<'_>, action: &str, smtp: bool) -> Opti
     if by_status.is_some() {
         return by_status;
     }
-    let subject = ev.status.get(..3).unwrap_or_default();
-    if matches!(subject, "5.6" | "4.6") {
-        return Some(Reason::ContentError);
-    }
-    if matches!(subject, "5.7" | "4.7") {
-        return Some(Reason::SecurityError);
-    }
-    if f.diag_type.as_deref() == Some("x-unix") {
-        return Some(Reason::MailerError);
-    }
-    // RFC 5321 §4.2.2: 500-504 and their temporary kin are replies to a command the
-    // server could not parse.
-    if ev
-        .reply
-        .is_some_and(|r| (401..=407).contains(&r) || (501..=507).contains(&r))
-    {
-        return Some(Reason::SyntaxError);
-    }
-    if action.starts_with("delayed") || action.starts_with("expired") {
-        return Some(Reason::Expired);
-    }
-    // Refused before any recipient was named: the host or the sender was the problem.
-    match ev.command {
-        Some(Command::Connect | Command::Helo) => Some(Reason::Blocked),
-        Some(Command::MailFrom) => Some(Reason::Rejected),
-        _ => None,
-    }
+    FALLBACKS
+        .iter()
+        .find(|(test, _)| holds(test, ev))
+        .map(|(_, reason)| *reason)
 }
 
 fn holds(test: &Test, ev: &Evidence<'_>) -> bool {
@@ -246,6 +229,9 @@ fn holds(test: &Test, ev: &Evidence<'_>) -> bool {
         Test::HasStatus => !ev.status.is_empty(),
         Test::StatusIs(code) => ev.status == code,
         Test::PreciseStatus => !ev.status.is_empty() && !ev.status.contains(".0"),
+        Test::StatusPrefix(prefixes) => prefixes.iter().any(|p| ev.status.starts_with(p)),
+        Test::DiagType(kind) => ev.diag_type == kind,
+        Test::Action(actions) => actions.iter().any(|a| ev.action.starts_with(a)),
         Test::StatusIn(prefix, low, high) => ev
             .status
             .strip_prefix(prefix)
@@ -362,6 +348,93 @@ mod tests {
         assert_eq!(
             reason(&at(Command::Data, "550 Unknown user x@example.jp")),
             Reason::Filtered
+        );
+    }
+
+    /// The distinctions Sisimai's definitions draw, one line each.
+    #[test]
+    fn reasons_follow_their_definitions() {
+        use Reason::*;
+        let at = |command: Option<Command>, status: &str, text: &str| Finding {
+            command,
+            ..f(status, text)
+        };
+        let cases: &[(Finding, Reason)] = &[
+            // No words at all, words nothing can place, and a report still being retried.
+            (f("", ""), Undefined),
+            (f("5.0.0", "550 computer says no"), OnHold),
+            (
+                Finding {
+                    action: Some("delayed".into()),
+                    ..f("4.0.0", "")
+                },
+                Expired,
+            ),
+            (f("4.4.7", "450 4.4.7 delivery time expired"), Expired),
+            // The receiving system's own failure vs the network between us.
+            (f("4.3.0", "451 local configuration error"), SystemError),
+            (f("5.4.6", "554 5.4.6 too many hops"), NetworkError),
+            // The sending host (block list, greeting) vs the envelope sender.
+            (
+                f(
+                    "5.7.1",
+                    "554 5.7.1 client host blocked using zen.spamhaus.org",
+                ),
+                Blocked,
+            ),
+            (at(Some(Command::Helo), "5.0.0", "550 go away"), Blocked),
+            (
+                at(Some(Command::MailFrom), "5.0.0", "550 not from you"),
+                Rejected,
+            ),
+            (f("5.1.8", "553 5.1.8 sender domain must exist"), Rejected),
+            // Policy, authentication and security requirements.
+            (
+                f("5.7.1", "550 5.7.1 message rejected due to local policy"),
+                PolicyViolation,
+            ),
+            (
+                f(
+                    "5.7.26",
+                    "550 5.7.26 unauthenticated email is not accepted due to domain's dmarc policy",
+                ),
+                AuthFailure,
+            ),
+            (
+                f("5.7.0", "530 5.7.0 authentication required"),
+                SecurityError,
+            ),
+            // A command the server could not parse.
+            (f("", "501 bad address syntax here"), SyntaxError),
+            // Size, quota and content.
+            (
+                f("5.3.4", "552 5.3.4 message too big for system"),
+                MesgTooBig,
+            ),
+            (f("4.2.2", "452 4.2.2 mailbox full"), MailboxFull),
+            (
+                at(
+                    Some(Command::Data),
+                    "5.7.1",
+                    "554 5.7.1 message detected as spam",
+                ),
+                SpamDetected,
+            ),
+        ];
+        for (finding, expected) in cases {
+            assert_eq!(reason(finding), *expected, "{}", finding.diagnostic);
+        }
+    }
+
+    #[test]
+    fn a_temporary_failure_cannot_prove_a_domain_gone() {
+        assert_eq!(
+            reason(&f("4.4.3", "450 host or domain name not found")),
+            Reason::NetworkError
+        );
+        assert_eq!(
+            reason(&f("5.1.2", "550 5.1.2 host or domain name not found")),
+            Reason::HostUnknown
         );
     }
 

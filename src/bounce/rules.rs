@@ -1098,6 +1098,12 @@ pub enum Test {
     StatusIs(&'static str),
     /// The enhanced status code is a specific one (not `x.0.0`).
     PreciseStatus,
+    /// The enhanced status code starts with one of these (`5.7.`).
+    StatusPrefix(&'static [&'static str]),
+    /// The Diagnostic-Code's type is this one (`x-unix`).
+    DiagType(&'static str),
+    /// The DSN's `Action` is one of these (RFC 3464 §2.3.3).
+    Action(&'static [&'static str]),
     /// The enhanced status code starts with `prefix` and its last number is in the range
     /// (`5.7.` 606–649).
     StatusIn(&'static str, u16, u16),
@@ -1276,6 +1282,27 @@ pub const SECOND_PASS: &[Reason] = &[
     Expired,
     SecurityError,
     MailerError,
+];
+
+/// The last resort of the second pass, where neither the status code nor the wording
+/// decided (the end of `Sisimai::Reason`'s "anotherone"): the first row that holds.
+pub const FALLBACKS: &[(Test, Reason)] = &[
+    // RFC 3463 §3.7: subject 6 is the message's content or media; §3.8: subject 7 is
+    // security or policy, where nothing narrower was said.
+    (StatusPrefix(&["5.6.", "4.6."]), ContentError),
+    (StatusPrefix(&["5.7.", "4.7."]), SecurityError),
+    // RFC 3464 §2.3.6: a Diagnostic-Code of type X-Unix is a local program's exit status.
+    (DiagType("x-unix"), MailerError),
+    // RFC 5321 §4.2.2-4.2.3: 500-504 are replies to a command the server could not parse
+    // or does not implement (and 4xx kin for a temporary condition).
+    (Any(&[Reply(401, 407), Reply(501, 507)]), SyntaxError),
+    // RFC 3464 §2.3.3: the reporting server is still trying, or gave up after trying for
+    // its whole queue lifetime.
+    (Action(&["delayed", "expired"]), Expired),
+    // RFC 5321 §3.1-3.3: refused before any recipient was named, at the connection or
+    // HELO it is the sending host, at MAIL FROM the envelope sender.
+    (At(GREETING), Blocked),
+    (At(&[Command::MailFrom]), Rejected),
 ];
 
 /// A mail server family, recognised by the fixed wording and headers of its notices
@@ -3053,16 +3080,96 @@ const MICROSOFT: &[(Test, Reason)] = &[
 /// failures"), and a dead domain is suppressed at once.
 pub const NOT_WHEN_TEMPORARY: &[(Reason, Reason)] = &[(HostUnknown, NetworkError)];
 
-/// What each reason means for the address, given whether the failure was temporary:
-/// hard (the address is dead), soft (anything else that failed) or none (not a failure).
-/// `notaccept` is hard only when permanent: a domain with a null MX will never take mail,
-/// a host refusing for now may (Sisimai::SMTP::Failure).
+/// Reports that are no failure: a complaint (RFC 5965), an auto-reply (RFC 3834), a
+/// delivery report (RFC 3464 `Action: delivered`).
+pub const NOT_FAILURES: &[Reason] = &[Feedback, Vacation, Delivered];
+
+/// Reasons that say the address itself is dead: no such mailbox (X.1.1), no such domain
+/// (X.1.2), moved without forwarding (X.1.6) (Sisimai::SMTP::Failure `IsHardBounce`).
+pub const HARD: &[Reason] = &[UserUnknown, HostUnknown, HasMoved];
+
+/// Reasons that are hard only when the failure was permanent: a domain with a null MX
+/// will never take mail (RFC 7505), a host refusing for now may.
+pub const HARD_WHEN_PERMANENT: &[Reason] = &[NotAccept];
+
+/// What a reason means for the address, given whether the failure was temporary: hard
+/// (suppress at once), soft (anything else that failed) or none (not a failure).
 pub fn class_of(reason: Reason, temporary: bool) -> super::Class {
     use super::Class;
-    match reason {
-        Feedback | Vacation | Delivered => Class::None,
-        UserUnknown | HostUnknown | HasMoved => Class::Hard,
-        NotAccept if !temporary => Class::Hard,
-        _ => Class::Soft,
+    if NOT_FAILURES.contains(&reason) {
+        Class::None
+    } else if HARD.contains(&reason) || HARD_WHEN_PERMANENT.contains(&reason) && !temporary {
+        Class::Hard
+    } else {
+        Class::Soft
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phrases_of(test: &Test, out: &mut Vec<&'static str>) {
+        match *test {
+            Phrase(p) => out.push(p),
+            AnyPhrase(ps) => out.extend(ps.iter().copied()),
+            Not(inner) => phrases_of(inner, out),
+            All(tests) | Any(tests) => tests.iter().for_each(|t| phrases_of(t, out)),
+            _ => {}
+        }
+    }
+
+    /// Diagnostics are lower-cased before matching: a phrase with a capital letter would
+    /// never match, silently.
+    #[test]
+    fn every_phrase_is_lower_case() {
+        let mut all: Vec<&str> = Vec::new();
+        for (_, phrases) in WORDING.iter().chain(NOT_WORDING) {
+            all.extend(phrases.iter().copied());
+        }
+        for (_, test, _) in NOTICE_RULES {
+            phrases_of(test, &mut all);
+        }
+        all.extend(NOTICE_STAGES.iter().map(|(_, p, _)| *p));
+        for provider in PROVIDERS {
+            for (test, _) in provider.rows {
+                phrases_of(test, &mut all);
+            }
+        }
+        for (names, failures) in LOCAL_AGENTS {
+            all.extend(names.iter().copied());
+            for (_, phrases) in *failures {
+                all.extend(phrases.iter().copied());
+            }
+        }
+        for phrase in all {
+            assert_eq!(phrase, phrase.to_lowercase(), "{phrase:?}");
+        }
+    }
+
+    #[test]
+    fn the_tables_are_consistent() {
+        for (i, (reason, _)) in PROBES.iter().enumerate() {
+            assert!(
+                !PROBES[i + 1..].iter().any(|(r, _)| r == reason),
+                "{reason:?} has two probe rows"
+            );
+        }
+        for (i, (code, _)) in STATUS.iter().enumerate() {
+            assert!(
+                !STATUS[i + 1..].iter().any(|(c, _)| c == code),
+                "{code} twice"
+            );
+            assert_eq!(
+                super::super::codes::find_status(code).as_deref(),
+                Some(*code),
+                "{code} is no RFC 3463 code"
+            );
+        }
+        for reason in TENTATIVE {
+            assert!(!NOT_FAILURES.contains(reason));
+        }
+        assert!(matches("mailbox*full", "the mailbox is full"));
+        assert!(!matches("mailbox*full", "full mailbox"));
     }
 }

@@ -235,6 +235,7 @@ fn bounce_corpus_accuracy() {
         held_out.counted
     );
     whole.assert_targets("whole corpus");
+    held_out.assert_targets("held-out half");
 }
 
 #[test]
