@@ -267,11 +267,19 @@ fn label_code(text: &str, labels: &[&str], low: u16, high: u16) -> bool {
         .any(|n| (low..=high).contains(&n))
 }
 
+/// How much of a diagnostic the rules read. A server's reply is a few lines and a notice
+/// a few kilobytes; the cap bounds the work of a thousand phrases on hostile input.
+const MAX_TEXT: usize = 16 * 1024;
+
 /// Lower case with white space collapsed. A multi-line reply (`550-5.7.1 …` on every
 /// line) loses its per-line prefixes so that a sentence broken over two lines reads as
 /// one, and keeps one `550 5.7.1` in front.
 pub fn normalize(text: &str, reply: Option<u16>) -> String {
-    let lower = text.to_lowercase();
+    let mut end = text.len().min(MAX_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let lower = text[..end].to_lowercase();
     let mut out = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     let Some(reply) = reply else {
         return out;

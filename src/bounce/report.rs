@@ -180,7 +180,7 @@ fn finding(block: &Fields, mail: &Mail, notice: &body::Notice<'_>) -> Option<Fin
     let declared = block.get_nonempty("status").and_then(find_status);
     let reply_code =
         find_reply_code(&diagnostic).or_else(|| from_notice.as_deref().and_then(find_reply_code));
-    let status = best_status(declared, &diagnostic, reply_code);
+    let mut status = best_status(declared, &diagnostic, reply_code);
     let command =
         find_command(&diagnostic).or_else(|| from_notice.as_deref().and_then(find_command));
     let remote_host = block
@@ -191,6 +191,10 @@ fn finding(block: &Fields, mail: &Mail, notice: &body::Notice<'_>) -> Option<Fin
         .or_else(|| from_notice.as_deref().and_then(find_host));
     let reporting_host = reporting_mta(mail);
     let mut context = fuller_account(&diagnostic, from_notice.as_deref());
+    // The fuller account may carry the precise code a generic Status field lacks.
+    if !context.is_empty() && status.as_deref().is_none_or(|s| s.ends_with(".0.0")) {
+        status = best_status(status, &context, reply_code);
+    }
     // PowerMTA classifies each failure itself, in a field of the recipient's block.
     if let Some(category) = block.get_nonempty("x-powermta-bouncecategory") {
         let said = if context.is_empty() {
