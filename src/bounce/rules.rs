@@ -23,8 +23,11 @@
 //!   is the receiving system's own (`Sisimai::LDA`).
 //! - [`PROVIDERS`]: the error codes and sentences a receiving provider documents for its
 //!   own servers (`Sisimai::Rhost::*`), chosen by the recipient's domain or the remote host.
-//! - [`PROBES`] and [`SECOND_PASS`]: the order in which the evidence is weighed, with the
-//!   stage of the SMTP conversation (which command was refused) as a condition.
+//! - [`PROBES`], [`SECOND_PASS`] and [`FALLBACKS`]: the order in which the evidence is
+//!   weighed, with the stage of the SMTP conversation (which command was refused) as a
+//!   condition.
+//! - [`NOT_WHEN_TEMPORARY`], [`HARD`], [`HARD_WHEN_PERMANENT`] and [`NOT_FAILURES`]: what
+//!   a reason means for the address (hard, soft or no failure).
 //!
 //! # The stage of the conversation
 //!
