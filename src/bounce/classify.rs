@@ -379,6 +379,13 @@ mod tests {
                 Expired,
             ),
             (f("4.4.7", "450 4.4.7 delivery time expired"), Expired),
+            (
+                Finding {
+                    action: Some("failed".into()),
+                    ..f("4.3.0", "451 4.3.0 mailbox temporarily unavailable")
+                },
+                Expired,
+            ),
             // The receiving system's own failure vs the network between us.
             (f("4.3.0", "451 local configuration error"), SystemError),
             (f("5.4.6", "554 5.4.6 too many hops"), NetworkError),

@@ -1300,8 +1300,10 @@ pub const FALLBACKS: &[(Test, Reason)] = &[
     // or does not implement (and 4xx kin for a temporary condition).
     (Any(&[Reply(401, 407), Reply(501, 507)]), SyntaxError),
     // RFC 3464 §2.3.3: the reporting server is still trying, or gave up after trying for
-    // its whole queue lifetime.
+    // its whole queue lifetime — which is what a failure with a persistent transient
+    // status (RFC 3463 §3.2: 4.X.X) reports too.
     (Action(&["delayed", "expired"]), Expired),
+    (All(&[Action(&["failed"]), StatusPrefix(&["4."])]), Expired),
     // RFC 5321 §3.1-3.3: refused before any recipient was named, at the connection or
     // HELO it is the sending host, at MAIL FROM the envelope sender.
     (At(GREETING), Blocked),
