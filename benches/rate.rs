@@ -8,12 +8,15 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mailin_embedded::{Handler, Response, Server, SslConfig};
+use mailin::{Handler, Response};
 use mailroom::config::{Settings, TransportKind};
 use mailroom::db::Source;
 use mailroom::db::subscribers::NewSubscriber;
 use mailroom::domain::SubscriberEmail;
 use mailroom::startup::Context;
+
+#[path = "../tests/it/smtp_server.rs"]
+mod smtp_server;
 
 #[derive(Clone)]
 struct Clock(Arc<Mutex<Vec<Instant>>>);
@@ -21,7 +24,7 @@ struct Clock(Arc<Mutex<Vec<Instant>>>);
 impl Handler for Clock {
     fn data_end(&mut self) -> Response {
         self.0.lock().unwrap().push(Instant::now());
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
 }
 
@@ -36,19 +39,15 @@ fn main() {
     let messages = env_or("MESSAGES", 3000);
     let rate = env_or("RATE", 50);
     let burst = 5;
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mut server = Server::new(Clock(arrivals.clone()));
-    server
-        .with_ssl(SslConfig::None)
-        .unwrap()
-        .with_num_threads(8)
-        .with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
+    let options = smtp_server::Options {
+        name: "mx.bench.example",
+        tls: None,
+        auth: false,
+    };
+    smtp_server::serve(listener, Clock(arrivals.clone()), options);
 
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::load(None).unwrap();

@@ -13,12 +13,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::db::subscribers::{Exported, ImportRow, import_chunk};
+use crate::db::subscribers::{Exported, ImportRow};
 use crate::db::{Db, Source, timestamp};
 use crate::domain::{SubscriberEmail, SubscriberStatus};
 
-/// Rows per upsert round: 13 binds each stays under SQLite's 32,766 limit.
-const CHUNK: usize = 2000;
+/// Rows read and checked per round trip to the staging table.
+const CHUNK: usize = 3000;
+/// Staged rows applied per write transaction.
+const APPLY_ROWS: i64 = 5000;
 /// Columns in an import file: the six known ones plus attributes. Far more than any real
 /// list carries, and it bounds the work a hostile header row can ask for.
 const MAX_COLUMNS: usize = 1000;
@@ -250,80 +252,45 @@ impl Columns {
 }
 
 /// Reads `path` and upserts its rows. Invalid rows are reported with their line; unless
-/// `skip_invalid`, any of them means nothing is written: the whole file is checked before
-/// the first row is written. An address that unsubscribed, bounced, complained or was
-/// erased is skipped, never revived.
+/// `skip_invalid`, any of them means nothing is written. An address that unsubscribed,
+/// bounced, complained or was erased is skipped, never revived. The first row of an
+/// address wins; later ones count as duplicates.
 ///
-/// The rows are written in chunks of [`CHUNK`], each in a transaction of its own: a running
-/// send and other operators wait for the write lock at most one chunk's time (milliseconds)
-/// rather than the whole file's (seconds to minutes), which would outlast their busy
-/// timeout. An import interrupted half-way (killed, disk full) has written whole chunks;
-/// running it again completes it, since it is an upsert.
+/// The file is read once into a staging table of the import's own connection (which
+/// locks nothing), then applied set-based in ranges of [`APPLY_ROWS`] rows, each range a
+/// write transaction of its own: a running send and other operators wait for the write
+/// lock at most one range's time (milliseconds), never the whole file's, which would
+/// outlast their busy timeout. An import interrupted while applying has written whole
+/// ranges; running it again completes it, since it is an upsert.
 pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<ImportReport> {
     let at = crate::db::now();
-    if !options.skip_invalid {
-        let mut check = Rows::open(path, "checking")?;
-        let mut report = check.report();
-        let mut chunk = Vec::with_capacity(CHUNK);
-        while check.next_chunk(&mut report, &mut chunk, options, &at)? {
-            chunk.clear();
-        }
-        check.finish();
-        if report.invalid_count > 0 {
-            return Ok(report);
-        }
-    }
     let mut rows = Rows::open(path, "importing")?;
     let mut report = rows.report();
-    // A dry run writes nothing, so it cannot tell a repeated address in a later chunk by
-    // its creation time as a real import does; it remembers the addresses it has seen.
-    let mut seen = options
-        .dry_run
-        .then(std::collections::HashSet::<[u8; 16]>::new);
+    let mut staging = db.stage_import().await?;
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
         let more = rows.next_chunk(&mut report, &mut chunk, options, &at)?;
-        if !options.skip_invalid && report.invalid_count > 0 {
-            anyhow::bail!(
-                "{}: the file changed while it was being imported; import it again",
-                report.file
-            );
+        // Once a bad row means nothing is written, the rest of the file is only checked.
+        if options.skip_invalid || report.invalid_count == 0 {
+            report.duplicates += staging.add(&chunk).await?;
         }
-        if let Some(seen) = &mut seen {
-            chunk.retain(|row| {
-                let fresh = seen.insert(address_key(&row.email));
-                report.duplicates += u64::from(!fresh);
-                fresh
-            });
-        }
-        if !chunk.is_empty() {
-            let mut tx = db.begin_write().await?;
-            let outcome = import_chunk(&mut tx, &chunk, &at, Source::CsvImport).await?;
-            if options.dry_run {
-                tx.rollback().await?;
-            } else {
-                tx.commit().await?;
-            }
-            add(&mut report, outcome);
-            chunk.clear();
-        }
+        chunk.clear();
         if !more {
             break;
         }
     }
     rows.finish();
+    if !options.skip_invalid && report.invalid_count > 0 {
+        staging.discard().await?;
+        return Ok(report);
+    }
+    let outcome = staging
+        .apply(&at, Source::CsvImport, APPLY_ROWS, options.dry_run)
+        .await?;
+    staging.discard().await?;
+    add(&mut report, outcome);
     report.written = !options.dry_run;
     Ok(report)
-}
-
-/// 128 bits of the address's SHA-256: a set of a million costs 16 MB, and two addresses
-/// share a key with a probability far below any disk error's.
-fn address_key(email: &SubscriberEmail) -> [u8; 16] {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(email.as_str().as_bytes());
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
 }
 
 /// One pass over an import file: its header mapped, then its rows a chunk at a time.
@@ -429,12 +396,11 @@ impl Rows {
     }
 }
 
-fn add(report: &mut ImportReport, chunk: crate::db::subscribers::ChunkOutcome) {
-    report.created += chunk.created;
-    report.updated += chunk.updated;
-    report.unchanged += chunk.unchanged;
-    report.duplicates += chunk.duplicates;
-    report.skipped.extend(chunk.skipped);
+fn add(report: &mut ImportReport, applied: crate::db::subscribers::ImportOutcome) {
+    report.created += applied.created;
+    report.updated += applied.updated;
+    report.unchanged += applied.unchanged;
+    report.skipped.extend(applied.skipped);
 }
 
 /// Writes the list (or the subscribers with `status`) as CSV, streaming from the database.

@@ -1,7 +1,5 @@
 //! Subscribers: adding one, adding many in one transaction, counting.
 
-use std::collections::{HashMap, HashSet};
-
 use super::Result;
 use serde::Serialize;
 use sqlx::{QueryBuilder, SqliteConnection};
@@ -365,24 +363,14 @@ pub struct ImportRow {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
-/// What one chunk of an import did.
+/// What applying an import did to the list.
 #[derive(Debug, Clone, Default)]
-pub struct ChunkOutcome {
+pub struct ImportOutcome {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
-    /// Second and later rows for an address earlier in the same file.
-    pub duplicates: u64,
     /// Left the list (or were erased): never revived by an import. (line, address, status)
     pub skipped: Vec<(u64, String, String)>,
-}
-
-struct Existing {
-    id: i64,
-    status: SubscriberStatus,
-    name: String,
-    attributes: String,
-    created_at: String,
 }
 
 /// SHA-256 of a normalized address, as kept for erased subscribers.
@@ -397,146 +385,267 @@ fn email_hash_raw(email: &str) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(email.to_lowercase().as_bytes()))
 }
 
-/// Upserts one chunk of an import inside the caller's transaction. `at` is the import's
-/// timestamp: a row whose address was created at `at` came earlier in the same file.
-pub async fn import_chunk(
+/// An import staged in a temporary table of one connection: the rows are checked and
+/// deduplicated there (the first row of an address wins) before any of them touches the
+/// list, and then applied set-based, a range of rows per transaction.
+///
+/// The temporary table is the connection's own: filling it takes no lock on the database,
+/// so a send goes on at full speed while a file is read.
+pub struct Staging {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    /// Whether erased addresses exist at all: only then is each row's hash worth computing.
+    check_erasures: bool,
+    staged: i64,
+}
+
+/// Rows per multi-row INSERT into the staging table: 10 binds each.
+const STAGE_ROWS: usize = 3000;
+
+impl Db {
+    pub async fn stage_import(&self) -> Result<Staging> {
+        let mut conn = self.pool().acquire().await?;
+        // A previous import on this pooled connection may have failed half-way.
+        sqlx::query("DROP TABLE IF EXISTS temp.import_rows")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "CREATE TEMP TABLE import_rows (
+                 n INTEGER PRIMARY KEY,
+                 line INTEGER NOT NULL,
+                 email TEXT NOT NULL UNIQUE,
+                 email_sha256 TEXT,
+                 name TEXT NOT NULL,
+                 status TEXT NOT NULL,
+                 attributes TEXT NOT NULL,
+                 consent_source TEXT NOT NULL,
+                 consent_at TEXT NOT NULL,
+                 consent_ip TEXT
+             )",
+        )
+        .execute(&mut *conn)
+        .await?;
+        let check_erasures: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM erasures)")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Staging {
+            conn,
+            check_erasures,
+            staged: 0,
+        })
+    }
+}
+
+impl Staging {
+    /// Adds checked rows; returns how many repeated an address staged before (ignored).
+    pub async fn add(&mut self, rows: &[ImportRow]) -> Result<u64> {
+        let mut duplicates = 0;
+        for batch in rows.chunks(STAGE_ROWS) {
+            let mut insert = QueryBuilder::new(
+                "INSERT OR IGNORE INTO import_rows (line, email, email_sha256, name, status,
+                     attributes, consent_source, consent_at, consent_ip) ",
+            );
+            insert.push_values(batch, |mut b, r| {
+                b.push_bind(r.line as i64)
+                    .push_bind(r.email.as_str())
+                    .push_bind(self.check_erasures.then(|| email_hash(&r.email)))
+                    .push_bind(&r.name)
+                    .push_bind(r.status)
+                    .push_bind(serde_json::Value::Object(r.attributes.clone()).to_string())
+                    .push_bind(&r.consent_source)
+                    .push_bind(&r.consent_at)
+                    .push_bind(&r.consent_ip);
+            });
+            let added = insert
+                .build()
+                .execute(&mut *self.conn)
+                .await?
+                .rows_affected();
+            duplicates += batch.len() as u64 - added;
+        }
+        self.staged = sqlx::query_scalar("SELECT coalesce(max(n), 0) FROM import_rows")
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(duplicates)
+    }
+
+    /// Applies the staged rows to the list, `chunk` rows per write transaction (each
+    /// rolled back on a dry run). `at` is the import's time; `from` its event source.
+    pub async fn apply(
+        &mut self,
+        at: &str,
+        from: Source,
+        chunk: i64,
+        dry_run: bool,
+    ) -> Result<ImportOutcome> {
+        let mut outcome = ImportOutcome::default();
+        let mut low = 1;
+        while low <= self.staged {
+            let high = low + chunk - 1;
+            let mut tx = sqlx::Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
+            apply_range(&mut tx, low, high, at, from, &mut outcome).await?;
+            if dry_run {
+                tx.rollback().await?;
+            } else {
+                tx.commit().await?;
+            }
+            low = high + 1;
+        }
+        Ok(outcome)
+    }
+
+    pub async fn discard(mut self) -> Result<()> {
+        sqlx::query("DROP TABLE IF EXISTS temp.import_rows")
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What a staged row's name and attributes make of an existing subscriber's: an empty name
+/// keeps theirs, attributes merge (`json_patch`, the row's values win).
+macro_rules! merged {
+    () => {
+        "CASE WHEN t.name = '' THEN s.name ELSE t.name END AS new_name,
+         json_patch(s.attributes, t.attributes) AS new_attributes"
+    };
+}
+
+/// Applies staged rows `low..=high`: skips addresses that left the list or were erased,
+/// updates known active and pending ones whose name or attributes change, adds the rest;
+/// one event per change, all set-based.
+async fn apply_range(
     tx: &mut SqliteConnection,
-    rows: &[ImportRow],
+    low: i64,
+    high: i64,
     at: &str,
     from: Source,
-) -> Result<ChunkOutcome> {
-    let mut outcome = ChunkOutcome::default();
-    let emails = serde_json::to_string(&rows.iter().map(|r| r.email.as_str()).collect::<Vec<_>>())?;
-    let existing: HashMap<String, Existing> =
-        sqlx::query_as::<_, (String, i64, SubscriberStatus, String, String, String)>(
-            "SELECT email, id, status, name, attributes, created_at FROM subscribers
-         WHERE email IN (SELECT value FROM json_each(?))",
-        )
-        .bind(&emails)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(email, id, status, name, attributes, created_at)| {
-            (
-                email,
-                Existing {
-                    id,
-                    status,
-                    name,
-                    attributes,
-                    created_at,
-                },
-            )
-        })
-        .collect();
-    let hashes: Vec<String> = rows
-        .iter()
-        .filter(|r| !existing.contains_key(r.email.as_str()))
-        .map(|r| email_hash(&r.email))
-        .collect();
-    let erased: HashMap<String, String> = if hashes.is_empty() {
-        HashMap::new()
-    } else {
-        sqlx::query_as(
-            "SELECT email_sha256, status FROM erasures
-             WHERE email_sha256 IN (SELECT value FROM json_each(?))",
-        )
-        .bind(serde_json::to_string(&hashes)?)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect()
-    };
-    let mut seen = HashSet::new();
-    let mut inserts = Vec::new();
-    for row in rows {
-        let email = row.email.as_str();
-        if !seen.insert(email) {
-            outcome.duplicates += 1;
-            continue;
-        }
-        let Some(old) = existing.get(email) else {
-            if !erased.is_empty() && erased.contains_key(&email_hash(&row.email)) {
-                outcome
-                    .skipped
-                    .push((row.line, email.to_string(), "erased".into()));
-            } else {
-                inserts.push(row);
-            }
-            continue;
-        };
-        if old.created_at == at {
-            outcome.duplicates += 1;
-        } else if old.status.is_closed() {
-            outcome
-                .skipped
-                .push((row.line, email.to_string(), old.status.to_string()));
-        } else {
-            let name = if row.name.is_empty() {
-                &old.name
-            } else {
-                &row.name
-            };
-            let mut attributes: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&old.attributes).unwrap_or_default();
-            let before = attributes.clone();
-            attributes.extend(row.attributes.clone());
-            if *name == old.name && attributes == before {
-                outcome.unchanged += 1;
-                continue;
-            }
-            let mut fields = Vec::new();
-            if *name != old.name {
-                fields.push("name");
-            }
-            if attributes != before {
-                fields.push("attributes");
-            }
-            sqlx::query(
-                "UPDATE subscribers SET name = ?, attributes = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(name)
-            .bind(serde_json::Value::Object(attributes).to_string())
-            .bind(at)
-            .bind(old.id)
-            .execute(&mut *tx)
-            .await?;
-            let event = Event::new(EventKind::SubscriberUpdated, from)
-                .subscriber(old.id)
-                .detail(serde_json::json!({ "fields": fields }));
-            events::record(&mut *tx, &event).await?;
-            outcome.updated += 1;
-        }
-    }
-    if inserts.is_empty() {
-        return Ok(outcome);
-    }
-    let mut insert = QueryBuilder::new(
-        "INSERT INTO subscribers (email, name, status, attributes, consent_source, consent_at,
-            consent_ip, created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at,
-            complained_at) ",
+    outcome: &mut ImportOutcome,
+) -> Result<()> {
+    let closed: Vec<(i64, String, SubscriberStatus)> = sqlx::query_as(
+        "SELECT t.line, t.email, s.status FROM import_rows t JOIN subscribers s ON s.email = t.email
+         WHERE t.n BETWEEN ?1 AND ?2 AND s.status IN ('unsubscribed', 'bounced', 'complained')
+         ORDER BY t.n",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_all(&mut *tx)
+    .await?;
+    outcome.skipped.extend(
+        closed
+            .into_iter()
+            .map(|(line, email, status)| (line as u64, email, status.to_string())),
     );
-    insert.push_values(&inserts, |mut b, r| {
-        let when = |s: SubscriberStatus| (r.status == s).then_some(at);
-        b.push_bind(r.email.as_str())
-            .push_bind(&r.name)
-            .push_bind(r.status.as_str())
-            .push_bind(serde_json::Value::Object(r.attributes.clone()).to_string())
-            .push_bind(&r.consent_source)
-            .push_bind(&r.consent_at)
-            .push_bind(&r.consent_ip)
-            .push_bind(at)
-            .push_bind(at)
-            .push_bind(when(SubscriberStatus::Active))
-            .push_bind(when(SubscriberStatus::Unsubscribed))
-            .push_bind(when(SubscriberStatus::Bounced))
-            .push_bind(when(SubscriberStatus::Complained));
-    });
-    // A subscriber who signed up through the form while the import ran keeps that record.
-    insert.push(" ON CONFLICT (email) DO NOTHING RETURNING id, status");
-    let created: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
-    outcome.created = created.len() as u64;
-    outcome.unchanged += (inserts.len() - created.len()) as u64;
+    let erased: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT t.line, t.email FROM import_rows t JOIN erasures e ON e.email_sha256 = t.email_sha256
+         WHERE t.n BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email = t.email)
+         ORDER BY t.n",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_all(&mut *tx)
+    .await?;
+    outcome.skipped.extend(
+        erased
+            .into_iter()
+            .map(|(line, email)| (line as u64, email, "erased".to_string())),
+    );
+
+    // Known, still on the list: what changes, recorded before it is written.
+    let (known, changed): (i64, i64) = sqlx::query_as(concat!(
+        "SELECT count(*), coalesce(sum(new_name != name OR new_attributes != attributes), 0)
+         FROM (SELECT s.name, s.attributes, ",
+        merged!(),
+        " FROM import_rows t JOIN subscribers s ON s.email = t.email
+          WHERE t.n BETWEEN ?1 AND ?2 AND s.status IN ('active', 'pending'))"
+    ))
+    .bind(low)
+    .bind(high)
+    .fetch_one(&mut *tx)
+    .await?;
+    if changed > 0 {
+        sqlx::query(concat!(
+            "INSERT INTO events (at, kind, source, subscriber_id, detail)
+             SELECT ?3, ?4, ?5, id, json_object('fields', json(CASE
+                 WHEN new_name != name AND new_attributes != attributes THEN '[\"name\",\"attributes\"]'
+                 WHEN new_name != name THEN '[\"name\"]'
+                 ELSE '[\"attributes\"]' END))
+             FROM (SELECT s.id, s.name, s.attributes, t.n, ",
+            merged!(),
+            " FROM import_rows t JOIN subscribers s ON s.email = t.email
+              WHERE t.n BETWEEN ?1 AND ?2 AND s.status IN ('active', 'pending'))
+             WHERE new_name != name OR new_attributes != attributes
+             ORDER BY n"
+        ))
+        .bind(low)
+        .bind(high)
+        .bind(at)
+        .bind(EventKind::SubscriberUpdated.as_str())
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE subscribers AS s
+             SET name = CASE WHEN t.name = '' THEN s.name ELSE t.name END,
+                 attributes = json_patch(s.attributes, t.attributes),
+                 updated_at = ?3
+             FROM import_rows t
+             WHERE t.email = s.email AND t.n BETWEEN ?1 AND ?2
+               AND s.status IN ('active', 'pending')
+               AND (CASE WHEN t.name = '' THEN s.name ELSE t.name END != s.name
+                    OR json_patch(s.attributes, t.attributes) != s.attributes)",
+        )
+        .bind(low)
+        .bind(high)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    outcome.updated += changed as u64;
+    outcome.unchanged += (known - changed) as u64;
+
+    // New addresses. A subscriber who signed up through the form meanwhile keeps that
+    // record (ON CONFLICT), and counts as unchanged.
+    let fresh: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM import_rows t
+         WHERE t.n BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email = t.email)
+           AND (t.email_sha256 IS NULL
+                OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.email_sha256 = t.email_sha256))",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_one(&mut *tx)
+    .await?;
+    if fresh == 0 {
+        return Ok(());
+    }
+    let created: Vec<(i64, SubscriberStatus)> = sqlx::query_as(
+        "INSERT INTO subscribers (email, name, status, attributes, consent_source, consent_at,
+             consent_ip, created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at,
+             complained_at)
+         SELECT t.email, t.name, t.status, t.attributes, t.consent_source, t.consent_at,
+                t.consent_ip, ?3, ?3,
+                CASE WHEN t.status = 'active' THEN ?3 END,
+                CASE WHEN t.status = 'unsubscribed' THEN ?3 END,
+                CASE WHEN t.status = 'bounced' THEN ?3 END,
+                CASE WHEN t.status = 'complained' THEN ?3 END
+         FROM import_rows t
+         WHERE t.n BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.email = t.email)
+           AND (t.email_sha256 IS NULL
+                OR NOT EXISTS (SELECT 1 FROM erasures e WHERE e.email_sha256 = t.email_sha256))
+         ORDER BY t.n
+         ON CONFLICT (email) DO NOTHING
+         RETURNING id, status",
+    )
+    .bind(low)
+    .bind(high)
+    .bind(at)
+    .fetch_all(&mut *tx)
+    .await?;
+    outcome.created += created.len() as u64;
+    outcome.unchanged += (fresh as u64).saturating_sub(created.len() as u64);
     let created = serde_json::to_string(
         &created
             .iter()
@@ -555,7 +664,7 @@ pub async fn import_chunk(
     .bind(created)
     .execute(&mut *tx)
     .await?;
-    Ok(outcome)
+    Ok(())
 }
 
 /// The attribute names in use (among subscribers with `status`), sorted.

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-use mailin_embedded::{Handler, Response, Server, SslConfig};
+use mailin::{Handler, Response};
+
+use crate::smtp_server;
 use mailroom::db::Db;
 
 pub const TOKEN_KEY: &str = "test-token-key-0123456789abcdef0123456789";
@@ -291,7 +293,7 @@ impl Handler for Collect {
             rcpt_to: to.to_vec(),
             data: Vec::new(),
         });
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
 
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -305,19 +307,19 @@ impl Handler for Collect {
         if let Some(done) = self.current.take() {
             self.store.lock().unwrap().push(done);
         }
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
 
     fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
-        mailin_embedded::response::OK
+        mailin::response::OK
     }
 
     fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
         if user == SMTP_USER && password == SMTP_PASSWORD {
             self.authenticated = true;
-            mailin_embedded::response::AUTH_OK
+            mailin::response::AUTH_OK
         } else {
-            mailin_embedded::response::INVALID_CREDENTIALS
+            mailin::response::INVALID_CREDENTIALS
         }
     }
 
@@ -327,8 +329,8 @@ impl Handler for Collect {
     fn rcpt(&mut self, to: &str) -> Response {
         let scripted = |code, text: &str| Response::custom(code, text.to_string());
         match to.split(['.', '@', '+']).next().unwrap_or_default() {
-            "reject" => mailin_embedded::response::NO_MAILBOX,
-            "tempfail" => mailin_embedded::response::OUT_OF_SPACE,
+            "reject" => mailin::response::NO_MAILBOX,
+            "tempfail" => mailin::response::OUT_OF_SPACE,
             "hard" => scripted(550, "5.1.1 <x>: Recipient address rejected: User unknown"),
             "disabled" => scripted(550, "5.2.1 Mailbox disabled"),
             "full" => scripted(552, "5.2.2 Mailbox full"),
@@ -336,7 +338,7 @@ impl Handler for Collect {
             "toobig" => scripted(552, "5.3.4 Message size exceeds fixed limit"),
             "content" => scripted(554, "5.6.0 Content rejected"),
             "slowdown" => scripted(450, "4.7.1 Too many messages, slow down"),
-            _ => mailin_embedded::response::OK,
+            _ => mailin::response::OK,
         }
     }
 }
@@ -349,22 +351,15 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> Self {
-        Self::start_with(SslConfig::None, false)
+        Self::start_with(None, false)
     }
 
     /// A server offering STARTTLS with the certificate in `tls` and requiring AUTH PLAIN.
     pub fn start_tls(tls: &TestCertificate) -> Self {
-        let ssl = SslConfig::SelfSigned {
-            cert_path: tls.cert.display().to_string(),
-            key_path: tls.key.display().to_string(),
-        };
-        Self::start_with(ssl, true)
+        Self::start_with(Some(tls.server_config()), true)
     }
 
-    fn start_with(ssl: SslConfig, auth: bool) -> Self {
-        // The test binary links both rustls providers (ring via lettre, aws-lc via
-        // mailin-embedded), so the server side needs one chosen explicitly.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>, auth: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP port");
         let port = listener.local_addr().unwrap().port();
         let store = Arc::new(Mutex::new(Vec::new()));
@@ -373,19 +368,12 @@ impl SmtpServer {
             current: None,
             authenticated: false,
         };
-        let mut server = Server::new(handler);
-        server
-            .with_name("mx.test.example")
-            .with_ssl(ssl)
-            .expect("TLS configuration")
-            .with_num_threads(8)
-            .with_tcp_listener(listener);
-        if auth {
-            server.with_auth(mailin_embedded::AuthMechanism::Plain);
-        }
-        std::thread::spawn(move || {
-            let _ = server.serve();
-        });
+        let options = smtp_server::Options {
+            name: "mx.test.example",
+            tls,
+            auth,
+        };
+        smtp_server::serve(listener, handler, options);
         Self { port, store }
     }
 

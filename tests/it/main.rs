@@ -4,11 +4,13 @@
 
 mod app;
 mod helpers;
+mod smtp_server;
 
 mod admin;
 mod architecture;
 mod backup;
 mod bounces;
+mod bounces_mta;
 mod cli;
 mod concurrency;
 mod crash;
