@@ -14,8 +14,8 @@
 //!   `body` finds the notice, transcript and returned copy in a report's text.
 //! - `autoreply` recognises vacation and other automatic replies.
 //! - `codes` finds reply codes, status codes and the refused command in text.
-//! - `classify` turns status codes and diagnostic text into a [`Reason`]; `phrases` holds
-//!   the wording it recognises.
+//! - `classify` turns status codes and diagnostic text into a [`Reason`] by walking the
+//!   tables of `rules`, which cite the definitions (Sisimai's, the RFCs') they implement.
 //!
 //! # Use
 //!
@@ -33,12 +33,13 @@ mod autoreply;
 mod body;
 mod classify;
 mod codes;
+mod family;
 mod fields;
 mod lines;
 pub mod mbox;
 mod mime;
-mod phrases;
 mod report;
+mod rules;
 mod ses;
 mod text;
 
@@ -255,6 +256,16 @@ struct Finding {
     diag_type: Option<String>,
     /// The SMTP command the remote server rejected, when the notice says.
     command: Option<codes::Command>,
+    /// The server that refused the message (a DSN's `Remote-MTA`, or the host the notice
+    /// names), lower case: some providers document replies of their own.
+    remote_host: Option<String>,
+    /// The server that wrote the report (`Reporting-MTA`), lower case.
+    reporting_host: Option<String>,
+    /// The mail server family whose notice this is, when its wording gives it away.
+    family: Option<rules::Family>,
+    /// A fuller account of the same reply than `diagnostic` (a Postfix notice's paragraph
+    /// that adds "in reply to RCPT TO command"), read in its place when classifying.
+    context: String,
     /// Set when the kind of message already decides the reason (ARF, auto-reply).
     reason: Option<Reason>,
     feedback_type: Option<String>,
@@ -284,11 +295,11 @@ pub fn parse_file(bytes: &[u8]) -> Vec<Parsed> {
 /// The reason for a failure another system reported in its own terms (an ESP webhook):
 /// its enhanced status code, if any, and the remote server's words, judged as in a bounce.
 pub fn failure_reason(status: Option<&str>, diagnostic: &str) -> Reason {
+    let reply_code = codes::find_reply_code(diagnostic);
     let finding = Finding {
-        status: status
-            .and_then(codes::find_status)
-            .or_else(|| codes::find_status(diagnostic)),
-        reply_code: codes::find_reply_code(diagnostic),
+        status: codes::best_status(status.and_then(codes::find_status), diagnostic, reply_code),
+        reply_code,
+        command: codes::find_command(diagnostic),
         diagnostic: diagnostic.to_string(),
         ..Finding::default()
     };
@@ -320,6 +331,11 @@ fn parse_at_depth(raw: &[u8], depth: usize) -> Parsed {
         return forwarded(&mail, depth).unwrap_or(Parsed::NotBounce);
     };
     let complaint = findings.iter().any(|f| f.reason == Some(Reason::Feedback));
+    let family = family::of(&mail);
+    let findings = findings
+        .into_iter()
+        .map(|f| Finding { family, ..f })
+        .collect();
     classified(findings, &original(&mail, complaint))
 }
 

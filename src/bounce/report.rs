@@ -1,7 +1,9 @@
 //! The machine-readable reports: RFC 3464 delivery status (one block per recipient after a
 //! per-message block) and RFC 5965 feedback reports (ARF complaints).
 
-use super::codes::{best_status, find_command, find_reply_code, find_status};
+use super::codes::{
+    best_status, find_command, find_host, find_reply_code, find_status, is_host_name,
+};
 use super::fields::{Fields, addresses, first_address, typed_value};
 use super::mime::Mail;
 use super::{Finding, Reason, body};
@@ -176,11 +178,32 @@ fn finding(block: &Fields, mail: &Mail, notice: &body::Notice<'_>) -> Option<Fin
         complete_reply(&diagnostic, notice.all_lines()).unwrap_or(diagnostic)
     };
     let declared = block.get_nonempty("status").and_then(find_status);
-    let status = best_status(declared, &diagnostic);
     let reply_code =
         find_reply_code(&diagnostic).or_else(|| from_notice.as_deref().and_then(find_reply_code));
+    let mut status = best_status(declared, &diagnostic, reply_code);
     let command =
         find_command(&diagnostic).or_else(|| from_notice.as_deref().and_then(find_command));
+    let remote_host = block
+        .get_nonempty("remote-mta")
+        .map(|v| typed_value(v).1)
+        .and_then(host_of)
+        .or_else(|| find_host(&diagnostic))
+        .or_else(|| from_notice.as_deref().and_then(find_host));
+    let reporting_host = reporting_mta(mail);
+    let mut context = fuller_account(&diagnostic, from_notice.as_deref());
+    // The fuller account may carry the precise code a generic Status field lacks.
+    if !context.is_empty() && status.as_deref().is_none_or(|s| s.ends_with(".0.0")) {
+        status = best_status(status, &context, reply_code);
+    }
+    // PowerMTA classifies each failure itself, in a field of the recipient's block.
+    if let Some(category) = block.get_nonempty("x-powermta-bouncecategory") {
+        let said = if context.is_empty() {
+            &diagnostic
+        } else {
+            &context
+        };
+        context = format!("{said}\nX-PowerMTA-BounceCategory: {category}");
+    }
     Some(Finding {
         recipient,
         status,
@@ -189,9 +212,49 @@ fn finding(block: &Fields, mail: &Mail, notice: &body::Notice<'_>) -> Option<Fin
         action,
         diag_type,
         command,
-        reason: None,
-        feedback_type: None,
+        remote_host,
+        reporting_host,
+        context,
+        ..Finding::default()
     })
+}
+
+/// The notice's paragraph about the recipient when it quotes the whole Diagnostic-Code
+/// and adds the refused command, as Postfix's does ("… (in reply to RCPT TO command)").
+fn fuller_account(diagnostic: &str, notice: Option<&str>) -> String {
+    let squeeze = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let (diag, Some(notice)) = (squeeze(diagnostic), notice) else {
+        return String::new();
+    };
+    let fuller = squeeze(notice);
+    if diag.is_empty() || !fuller.contains("in reply to ") || !fuller.contains(&diag) {
+        return String::new();
+    }
+    notice.to_string()
+}
+
+/// A host name from a DSN host field (`mx.example.com`, `mx.example.com [192.0.2.1]`).
+fn host_of(value: &str) -> Option<String> {
+    let name = value
+        .split(|c: char| c.is_whitespace() || c == '[')
+        .next()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    is_host_name(&name).then_some(name)
+}
+
+/// The `Reporting-MTA` of a delivery status report.
+fn reporting_mta(mail: &Mail) -> Option<String> {
+    let fields = all_fields(mail.status_parts.first()?);
+    fields
+        .get_nonempty("reporting-mta")
+        .map(|v| typed_value(v).1)
+        .and_then(host_of)
 }
 
 /// Sendmail copies only the first line of a multi-line reply (`552-5.7.0 …`) into the

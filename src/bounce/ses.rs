@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::codes::{find_reply_code, find_status};
 use super::fields::{first_address, typed_value};
 use super::mime::Mail;
+use super::rules::SES_BOUNCE_TYPES;
 use super::{Finding, MAX_RECIPIENTS, Original, Reason, body};
 
 /// The findings of an SES notification and what it says about our message.
@@ -13,9 +14,21 @@ pub fn notification(mail: &Mail) -> Option<(Vec<Finding>, Original)> {
     let json = document(&body::body(mail))?;
     let kind = json.get("notificationType")?.as_str()?;
     let findings: Vec<Finding> = match kind {
-        "Bounce" => entries(&json["bounce"]["bouncedRecipients"])
-            .filter_map(bounced)
-            .collect(),
+        "Bounce" => {
+            let bounce = &json["bounce"];
+            let kind = (
+                bounce["bounceType"].as_str().unwrap_or_default(),
+                bounce["bounceSubType"].as_str().unwrap_or_default(),
+            );
+            let reason = SES_BOUNCE_TYPES
+                .iter()
+                .find(|(t, s, _)| (*t, *s) == kind)
+                .map(|(_, _, r)| *r);
+            entries(&bounce["bouncedRecipients"])
+                .filter_map(bounced)
+                .map(|f| Finding { reason, ..f })
+                .collect()
+        }
         "Complaint" => {
             let feedback_type = json["complaint"]["complaintFeedbackType"]
                 .as_str()

@@ -7,13 +7,16 @@
 use super::Finding;
 use super::autoreply::is_auto_reply;
 use super::body::{body, inline_returned_headers, returned_start};
-use super::codes::{best_status, find_command, find_reply_code};
+use super::codes::{best_status, find_command, find_host, find_reply_code};
 use super::fields::{addresses, first_address};
 use super::lines::{anchor, paragraph};
 use super::mime::Mail;
 
 /// Bounces that are no RFC 3464 report: one finding per failed address in the notice.
 pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
+    if let Some(findings) = list_refusal(mail) {
+        return Some(findings);
+    }
     if !is_bounce(mail) {
         return None;
     }
@@ -37,11 +40,40 @@ pub fn notice(mail: &Mail) -> Option<Vec<Finding>> {
     (!findings.is_empty()).then_some(findings)
 }
 
+/// A mailing list manager's refusal of a post (fml: `X-MLServer`, its `-admin` sender
+/// and its Message-ID): the list's address is the recipient that refused, and the
+/// Subject is part of the verdict ("… are not member").
+fn list_refusal(mail: &Mail) -> Option<Vec<Finding>> {
+    let h = &mail.headers;
+    let fml = h.has("x-mlserver")
+        && h.get("from").is_some_and(|f| f.contains("-admin@"))
+        && h.get("message-id").is_some_and(|m| m.contains(".FML"));
+    if !fml {
+        return None;
+    }
+    let body = body(mail);
+    let notice = body
+        .split("Original mail as follows:")
+        .next()
+        .unwrap_or_default();
+    let recipient = notice.lines().find_map(|line| {
+        let (_, rest) = line.split_once('<')?;
+        first_address(rest.rsplit_once('>')?.0)
+    })?;
+    let block = format!("{}\n{}", mail.subject, notice);
+    Some(vec![Finding {
+        context: collapse(&block),
+        ..finding(recipient, notice)
+    }])
+}
+
 fn finding(recipient: String, block: &str) -> Finding {
+    let reply_code = find_reply_code(block);
     Finding {
-        status: best_status(None, block),
-        reply_code: find_reply_code(block),
+        status: best_status(None, block, reply_code),
+        reply_code,
         command: find_command(block),
+        remote_host: find_host(block),
         diagnostic: collapse(block),
         recipient,
         ..Finding::default()

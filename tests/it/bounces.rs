@@ -86,6 +86,85 @@ fn pair<'a>(rows: &[&Expected], reports: &'a [Report]) -> Vec<Option<&'a Report>
     paired
 }
 
+/// Which half of the corpus a file belongs to. The rules are tuned by looking at the
+/// misses of the `Dev` half only; the `HeldOut` half is scored in aggregate and never
+/// inspected, so its figures estimate how the rules do on mail nobody fitted them to.
+/// The split is by file (the first byte of the SHA-256 of its path below the corpus
+/// folder: even is dev, odd is held out), so it is stable and blind to content; a CRLF
+/// or CR-only copy goes with its LF twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Dev,
+    HeldOut,
+}
+
+fn half(relative: &str) -> Half {
+    use sha2::{Digest, Sha256};
+    let twin = twin_of(relative).unwrap_or_else(|| relative.to_string());
+    if Sha256::digest(twin.as_bytes())[0] % 2 == 0 {
+        Half::Dev
+    } else {
+        Half::HeldOut
+    }
+}
+
+/// The LF file a CRLF or CR-only copy was made from, per expected-eol-variants.tsv.
+fn twin_of(relative: &str) -> Option<String> {
+    let map = std::fs::read_to_string(corpus().join("expected-eol-variants.tsv"))
+        .expect("expected-eol-variants.tsv");
+    map.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(variant, _)| *variant == relative)
+        .map(|(_, twin)| twin.to_string())
+}
+
+/// Accuracy over some undisputed rows.
+#[derive(Debug, Default)]
+struct Score {
+    counted: usize,
+    recipient: usize,
+    class: usize,
+    reason: usize,
+}
+
+impl Score {
+    fn add(&mut self, recipient: bool, class: bool, reason: bool) {
+        self.counted += 1;
+        self.recipient += usize::from(recipient);
+        self.class += usize::from(class);
+        self.reason += usize::from(reason);
+    }
+
+    fn rate(&self, ok: usize) -> f64 {
+        100.0 * ok as f64 / self.counted.max(1) as f64
+    }
+
+    fn rates(&self) -> (f64, f64, f64) {
+        (
+            self.rate(self.recipient),
+            self.rate(self.class),
+            self.rate(self.reason),
+        )
+    }
+
+    fn line(&self, name: &str) -> String {
+        let (recipient, class, reason) = self.rates();
+        format!(
+            "{name:<9} {:>3} undisputed reports: recipient {recipient:.1}%, class {class:.1}%, reason {reason:.1}%",
+            self.counted
+        )
+    }
+
+    /// Panics unless every figure reaches the targets.
+    fn assert_targets(&self, name: &str) {
+        let (recipient, class, reason) = self.rates();
+        assert!(recipient >= 98.0, "{name}: recipient {recipient:.1}%");
+        assert!(class >= 95.0, "{name}: class {class:.1}%");
+        assert!(reason >= 85.0, "{name}: reason {reason:.1}%");
+    }
+}
+
 #[test]
 fn bounce_corpus_accuracy() {
     let rows = expected();
@@ -97,51 +176,66 @@ fn bounce_corpus_accuracy() {
             .push(row);
     }
     let mut files: HashMap<&str, Vec<Parsed>> = HashMap::new();
-    let (mut counted, mut recipient_ok, mut class_ok, mut reason_ok) = (0, 0, 0, 0);
-    let mut misses = Vec::new();
+    let (mut whole, mut dev, mut held_out) = (Score::default(), Score::default(), Score::default());
+    // Misses of the dev half, by the reason the row expects.
+    let mut dev_misses: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for ((file, msg), rows) in &by_message {
         let parsed = files.entry(file).or_insert_with(|| parse(file));
         let reports = parsed.get(msg - 1).map(Parsed::reports).unwrap_or_default();
+        let side = half(file);
         for (row, report) in rows.iter().zip(pair(rows, reports)) {
             if row.disputed {
                 continue;
             }
-            counted += 1;
             let got = |f: fn(&Report) -> String| report.map(f).unwrap_or_else(|| "-".into());
             let (recipient, class, reason) = (
                 got(|r| r.recipient.clone()),
                 got(|r| r.class.as_str().into()),
                 got(|r| r.reason.as_str().into()),
             );
-            recipient_ok += usize::from(recipient == row.recipient);
-            class_ok += usize::from(class == row.class);
-            reason_ok += usize::from(reason == row.reason);
-            if recipient != row.recipient || class != row.class || reason != row.reason {
-                misses.push(format!(
-                    "{file}#{msg}: expected {} {} {}, got {recipient} {class} {reason}",
-                    row.recipient, row.class, row.reason
-                ));
+            let ok = (
+                recipient == row.recipient,
+                class == row.class,
+                reason == row.reason,
+            );
+            whole.add(ok.0, ok.1, ok.2);
+            match side {
+                Half::Dev => dev.add(ok.0, ok.1, ok.2),
+                Half::HeldOut => held_out.add(ok.0, ok.1, ok.2),
+            }
+            if side == Half::Dev && ok != (true, true, true) {
+                dev_misses
+                    .entry(row.reason.as_str())
+                    .or_default()
+                    .push(format!(
+                        "{file}#{msg}: expected {} {} {}, got {recipient} {class} {reason}",
+                        row.recipient, row.class, row.reason
+                    ));
             }
         }
     }
-    let rate = |ok: usize| 100.0 * ok as f64 / counted as f64;
-    for miss in &misses {
-        println!("miss  {miss}");
+    for (reason, misses) in &dev_misses {
+        for miss in misses {
+            println!("dev miss [{reason}] {miss}");
+        }
     }
-    println!(
-        "bounce corpus, {counted} undisputed reports: recipient {:.1}%, class {:.1}%, reason {:.1}%",
-        rate(recipient_ok),
-        rate(class_ok),
-        rate(reason_ok)
-    );
-    assert!(counted > 400, "the corpus shrank to {counted} rows");
+    println!("bounce corpus:");
+    println!("{}", whole.line("whole"));
+    println!("{}", dev.line("dev"));
+    println!("{}", held_out.line("held-out"));
     assert!(
-        rate(recipient_ok) >= 98.0,
-        "recipient {:.1}%",
-        rate(recipient_ok)
+        whole.counted > 400,
+        "the corpus shrank to {} rows",
+        whole.counted
     );
-    assert!(rate(class_ok) >= 95.0, "class {:.1}%", rate(class_ok));
-    assert!(rate(reason_ok) >= 85.0, "reason {:.1}%", rate(reason_ok));
+    assert!(
+        dev.counted > 150 && held_out.counted > 150,
+        "a lopsided split: {} dev, {} held out",
+        dev.counted,
+        held_out.counted
+    );
+    whole.assert_targets("whole corpus");
+    held_out.assert_targets("held-out half");
 }
 
 #[test]
