@@ -33,6 +33,11 @@ use super::{Finding, Original, Reason, Report};
 pub fn report(finding: Finding, original: Original) -> Report {
     let reason = reason(&finding);
     let class = rules::class_of(reason, temporary(&finding));
+    let action = if given_up(&finding) {
+        Some("failed".to_string())
+    } else {
+        finding.action
+    };
     Report {
         recipient: finding.recipient,
         class,
@@ -40,10 +45,20 @@ pub fn report(finding: Finding, original: Original) -> Report {
         status: finding.status,
         reply_code: finding.reply_code,
         feedback_type: finding.feedback_type,
-        action: finding.action,
+        action,
         diagnostic: finding.diagnostic,
         original,
     }
+}
+
+/// A report that calls itself a delay but says the message's time ran out (RFC 3463 X.4.7,
+/// "delivery time expired", beside the word): the sender gave up. OpenSMTPD words its
+/// expiry notice this way ("Action: delayed", "4.4.7", "Envelope expired"). A real delay
+/// warning with X.4.7 (Sendmail's) says the mail is still queued, not that it expired.
+fn given_up(f: &Finding) -> bool {
+    f.action.as_deref() == Some("delayed")
+        && f.status.as_deref().is_some_and(|s| s.ends_with(".4.7"))
+        && f.diagnostic.to_ascii_lowercase().contains("expired")
 }
 
 fn temporary(finding: &Finding) -> bool {
