@@ -299,7 +299,7 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
     };
     let mut staged = Ok(());
     while let Some(chunk) = arriving.recv().await {
-        if let Err(e) = staging.add(&chunk).await {
+        if let Err(e) = staging.add(&chunk, &options.consent_source, &at).await {
             staged = Err(e);
             break;
         }
@@ -313,7 +313,13 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
         return Ok(report);
     }
     let outcome = staging
-        .apply(&at, Source::CsvImport, APPLY_ROWS, options.dry_run)
+        .apply(
+            &at,
+            &options.consent_source,
+            Source::CsvImport,
+            APPLY_ROWS,
+            options.dry_run,
+        )
         .await?;
     tracing::debug!(elapsed = ?started.elapsed(), "import applied");
     staging.discard().await?;

@@ -408,8 +408,8 @@ struct Staged<'a>(
     &'a str,
     &'a str,
     &'a serde_json::Map<String, serde_json::Value>,
-    &'a str,
-    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
     Option<&'a str>,
 );
 
@@ -435,8 +435,8 @@ impl Db {
                  name TEXT NOT NULL,
                  status TEXT NOT NULL,
                  attributes TEXT NOT NULL,
-                 consent_source TEXT NOT NULL,
-                 consent_at TEXT NOT NULL,
+                 consent_source TEXT,
+                 consent_at TEXT,
                  consent_ip TEXT
              )",
         )
@@ -456,7 +456,14 @@ impl Db {
 impl Staging {
     /// Adds checked rows; returns how many repeated an address staged before (ignored).
     /// Adds checked rows, each address once (the caller sets repeats aside).
-    pub async fn add(&mut self, rows: &[ImportRow]) -> Result<()> {
+    /// `consent_source` and `consent_at` are what most rows say (the import's defaults):
+    /// such rows stage none, and [`Staging::apply`] fills them in.
+    pub async fn add(
+        &mut self,
+        rows: &[ImportRow],
+        consent_source: &str,
+        consent_at: &str,
+    ) -> Result<()> {
         // One JSON array per batch, unpacked by SQLite: binding ten values per row costs
         // more in the driver than everything SQLite then does with them. `jsonb_each` hands
         // each row over as binary JSON, which `->>` reads without parsing it again.
@@ -470,8 +477,8 @@ impl Staging {
                     &r.name,
                     r.status.as_str(),
                     &r.attributes,
-                    &r.consent_source,
-                    &r.consent_at,
+                    (r.consent_source != consent_source).then_some(r.consent_source.as_str()),
+                    (r.consent_at != consent_at).then_some(r.consent_at.as_str()),
                     r.consent_ip.as_deref(),
                 )
             })
@@ -496,6 +503,7 @@ impl Staging {
     pub async fn apply(
         &mut self,
         at: &str,
+        consent_source: &str,
         from: Source,
         chunk: i64,
         dry_run: bool,
@@ -505,7 +513,7 @@ impl Staging {
         while low <= self.staged {
             let high = (low + chunk - 1).min(self.staged);
             let mut tx = sqlx::Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?;
-            apply_range(&mut tx, low, high, at, from, &mut outcome).await?;
+            apply_range(&mut tx, low, high, at, consent_source, from, &mut outcome).await?;
             if dry_run {
                 tx.rollback().await?;
             } else {
@@ -548,6 +556,7 @@ async fn apply_range(
     low: i64,
     high: i64,
     at: &str,
+    consent_source: &str,
     from: Source,
     outcome: &mut ImportOutcome,
 ) -> Result<()> {
@@ -653,8 +662,8 @@ async fn apply_range(
         "INSERT INTO subscribers (email, name, status, attributes, consent_source, consent_at,
              consent_ip, created_at, updated_at, confirmed_at, unsubscribed_at, bounced_at,
              complained_at)
-         SELECT t.email, t.name, t.status, t.attributes, t.consent_source, t.consent_at,
-                t.consent_ip, ?3, ?3,
+         SELECT t.email, t.name, t.status, t.attributes, coalesce(t.consent_source, ?4),
+                coalesce(t.consent_at, ?3), t.consent_ip, ?3, ?3,
                 CASE WHEN t.status = 'active' THEN ?3 END,
                 CASE WHEN t.status = 'unsubscribed' THEN ?3 END,
                 CASE WHEN t.status = 'bounced' THEN ?3 END,
@@ -669,6 +678,7 @@ async fn apply_range(
     .bind(low)
     .bind(high)
     .bind(at)
+    .bind(consent_source)
     .execute(&mut *tx)
     .await?
     .rows_affected();
