@@ -13,14 +13,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::db::subscribers::{Exported, ImportRow};
+use crate::db::subscribers::{Exported, ImportRow, StagingBatch, staging_batch};
 use crate::db::{Db, Source, timestamp};
 use crate::domain::{SubscriberEmail, SubscriberStatus};
 
 /// Rows read and checked per round trip to the staging table.
 const CHUNK: usize = 3000;
-/// Staged rows applied per write transaction.
-const APPLY_ROWS: i64 = 50000;
+/// Staged rows applied per write transaction: a few hundred milliseconds of the write lock
+/// each. Fewer, larger ranges write each page of the address index fewer times.
+const APPLY_ROWS: i64 = 100000;
 /// Columns in an import file: the six known ones plus attributes. Far more than any real
 /// list carries, and it bounds the work a hostile header row can ask for.
 const MAX_COLUMNS: usize = 1000;
@@ -269,25 +270,30 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
     // a reader thread hands checked chunks over a short queue so the two overlap.
     let mut rows = Rows::open(path, "importing")?;
     let mut staging = db.stage_import().await?;
-    let (chunks, mut arriving) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(2);
+    let (batches, mut arriving) = tokio::sync::mpsc::channel::<StagingBatch>(2);
     let reader = {
         let (options, at) = (options.clone(), at.clone());
+        let hash = staging.checks_erasures();
         tokio::task::spawn_blocking(move || -> Result<ImportReport> {
             let mut report = rows.report();
             // The first row of an address wins; later ones are counted and set aside here,
             // by 128 bits of the address's SHA-256 (16 MB for a million addresses; two
             // addresses sharing them is far less likely than a disk error).
             let mut seen = std::collections::HashSet::<[u8; 16]>::new();
+            let mut chunk = Vec::with_capacity(CHUNK);
             loop {
-                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.clear();
                 let more = rows.next_chunk(&mut report, &mut chunk, &options, &at)?;
                 let checked = chunk.len();
                 chunk.retain(|row| seen.insert(address_key(&row.email)));
                 report.duplicates += (checked - chunk.len()) as u64;
                 // Once a bad row means nothing is written, the rest is only checked.
                 let wanted = options.skip_invalid || report.invalid_count == 0;
-                if wanted && !chunk.is_empty() && chunks.blocking_send(chunk).is_err() {
-                    break; // Staging failed; its error is the one reported.
+                if wanted && !chunk.is_empty() {
+                    let batch = staging_batch(&chunk, &options.consent_source, &at, hash)?;
+                    if batches.blocking_send(batch).is_err() {
+                        break; // Staging failed; its error is the one reported.
+                    }
                 }
                 if !more {
                     break;
@@ -298,8 +304,8 @@ pub async fn import(db: &Db, path: &Path, options: &ImportOptions) -> Result<Imp
         })
     };
     let mut staged = Ok(());
-    while let Some(chunk) = arriving.recv().await {
-        if let Err(e) = staging.add(&chunk, &options.consent_source, &at).await {
+    while let Some(batch) = arriving.recv().await {
+        if let Err(e) = staging.add(&batch).await {
             staged = Err(e);
             break;
         }

@@ -398,6 +398,44 @@ pub struct Staging {
     staged: i64,
 }
 
+/// Checked rows, each address once, as [`Staging::add`] takes them: one JSON array that
+/// SQLite unpacks (binding ten values per row costs more in the driver than everything
+/// SQLite then does with them; `jsonb_each` hands each row over as binary JSON, which `->>`
+/// reads without parsing it again). Made on the caller's thread, off SQLite's.
+pub struct StagingBatch {
+    json: String,
+}
+
+/// `consent_source` and `consent_at` are what most rows say (the import's defaults): such
+/// rows stage none, and [`Staging::apply`] fills them in. `hash` says whether rows must
+/// carry their address's hash for the erasure check ([`Staging::checks_erasures`]).
+pub fn staging_batch(
+    rows: &[ImportRow],
+    consent_source: &str,
+    consent_at: &str,
+    hash: bool,
+) -> Result<StagingBatch> {
+    let staged: Vec<Staged<'_>> = rows
+        .iter()
+        .map(|r| {
+            Staged(
+                r.line,
+                r.email.as_str(),
+                hash.then(|| email_hash(&r.email)),
+                &r.name,
+                r.status.as_str(),
+                &r.attributes,
+                (r.consent_source != consent_source).then_some(r.consent_source.as_str()),
+                (r.consent_at != consent_at).then_some(r.consent_at.as_str()),
+                r.consent_ip.as_deref(),
+            )
+        })
+        .collect();
+    Ok(StagingBatch {
+        json: serde_json::to_string(&staged)?,
+    })
+}
+
 /// One row as the staging INSERT reads it: a JSON array, in the column order (line,
 /// email, email_sha256, name, status, attributes, consent_source, consent_at, consent_ip).
 #[derive(Serialize)]
@@ -456,33 +494,8 @@ impl Db {
 impl Staging {
     /// Adds checked rows; returns how many repeated an address staged before (ignored).
     /// Adds checked rows, each address once (the caller sets repeats aside).
-    /// `consent_source` and `consent_at` are what most rows say (the import's defaults):
-    /// such rows stage none, and [`Staging::apply`] fills them in.
-    pub async fn add(
-        &mut self,
-        rows: &[ImportRow],
-        consent_source: &str,
-        consent_at: &str,
-    ) -> Result<()> {
-        // One JSON array per batch, unpacked by SQLite: binding ten values per row costs
-        // more in the driver than everything SQLite then does with them. `jsonb_each` hands
-        // each row over as binary JSON, which `->>` reads without parsing it again.
-        let staged: Vec<Staged<'_>> = rows
-            .iter()
-            .map(|r| {
-                Staged(
-                    r.line,
-                    r.email.as_str(),
-                    self.check_erasures.then(|| email_hash(&r.email)),
-                    &r.name,
-                    r.status.as_str(),
-                    &r.attributes,
-                    (r.consent_source != consent_source).then_some(r.consent_source.as_str()),
-                    (r.consent_at != consent_at).then_some(r.consent_at.as_str()),
-                    r.consent_ip.as_deref(),
-                )
-            })
-            .collect();
+    /// Adds a batch made by [`staging_batch`].
+    pub async fn add(&mut self, batch: &StagingBatch) -> Result<()> {
         let added = sqlx::query(
             "INSERT INTO import_rows (line, email, email_sha256, name, status,
                  attributes, consent_source, consent_at, consent_ip)
@@ -490,12 +503,17 @@ impl Staging {
                     json(value -> 5), value ->> 6, value ->> 7, value ->> 8
              FROM jsonb_each(?) ORDER BY key",
         )
-        .bind(serde_json::to_string(&staged)?)
+        .bind(&batch.json)
         .execute(&mut *self.conn)
         .await?
         .rows_affected();
         self.staged += added as i64;
         Ok(())
+    }
+
+    /// Whether erased addresses exist, so that rows must carry their hash.
+    pub fn checks_erasures(&self) -> bool {
+        self.check_erasures
     }
 
     /// Applies the staged rows to the list, `chunk` rows per write transaction (each
