@@ -10,7 +10,7 @@ use std::path::Path;
 
 use mailroom::bounce::{self, Report};
 
-use crate::helpers::Instance;
+use crate::helpers::{Instance, Sql};
 use crate::ingest::{count, sent, status};
 
 fn fixtures() -> &'static Path {
