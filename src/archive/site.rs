@@ -92,6 +92,7 @@ struct Links {
     rss: String,
     atom: String,
     json: String,
+    sitemap: String,
     subscribe: String,
 }
 
@@ -302,6 +303,7 @@ impl Site {
             rss: layout.href(from, Resource::Rss),
             atom: layout.href(from, Resource::Atom),
             json: layout.href(from, Resource::JsonFeed),
+            sitemap: layout.href(from, Resource::Sitemap),
             subscribe: layout.subscribe_href(from),
         }
     }
