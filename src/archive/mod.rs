@@ -177,8 +177,8 @@ impl Archive {
 async fn load(db: &Db, numbers: &[u32]) -> db::Result<HashMap<u32, Issue>> {
     let mut contents = HashMap::new();
     for &number in numbers {
-        if !contents.contains_key(&number) {
-            contents.insert(number, db.require_issue(number).await?.issue);
+        if let std::collections::hash_map::Entry::Vacant(slot) = contents.entry(number) {
+            slot.insert(db.require_issue(number).await?.issue);
         }
     }
     Ok(contents)
