@@ -21,7 +21,7 @@ fn sample() -> (Settings, mailroom::domain::Issue) {
 
 fn benches(c: &mut Criterion) {
     let (settings, issue) = sample();
-    let renderer = Renderer::new(&settings.newsletter).unwrap();
+    let renderer = Renderer::new(&settings.newsletter, settings.archive_url()).unwrap();
     c.bench_function("parse sample issue file", |b| {
         let text = include_str!("../samples/issue-210.md");
         b.iter(|| mailroom::issue_file::parse_str("issue.md", black_box(text)).unwrap())

@@ -26,7 +26,7 @@ LAYERS = [
     ("rendering", ["render", "message"]),
     ("data", ["db"]),
     ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
-                  "webhooks", "optin", "subscribers"]),
+                  "webhooks", "optin", "subscribers", "archive"]),
     ("interfaces", ["http", "startup", "cli", "main"]),
 ]
 

@@ -30,6 +30,44 @@ pub struct Settings {
     pub dkim: DkimSettings,
     pub admin: AdminSettings,
     pub webhooks: WebhookSettings,
+    pub archive: ArchiveSettings,
+}
+
+/// The public archive of sent issues: pages and feeds under `mailroom serve`, the "View in
+/// your browser" link in every message, and `mailroom archive export`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSettings {
+    /// false: no archive routes (404) and no view-online link in messages.
+    pub enabled: bool,
+    /// Where readers find the archive; empty means `newsletter.base_url` + `/archive`.
+    pub base_url: String,
+    /// What the index pages and the feeds say about the newsletter; empty: a line made
+    /// from the newsletter's name.
+    pub description: String,
+    /// Issues per index page.
+    pub per_page: u32,
+    /// Issues in each feed, newest first.
+    pub feed_items: u32,
+}
+
+impl Settings {
+    /// The archive's public address without a trailing slash (`https://…/archive`), or
+    /// `None` when the archive is off.
+    pub fn archive_url(&self) -> Option<String> {
+        let a = &self.archive;
+        a.enabled
+            .then(|| archive_base(&a.base_url, &self.newsletter.base_url))
+    }
+}
+
+/// The archive's address: `configured` if set, else under `newsletter_base`.
+pub fn archive_base(configured: &str, newsletter_base: &str) -> String {
+    if configured.trim().is_empty() {
+        format!("{}/archive", newsletter_base.trim_end_matches('/'))
+    } else {
+        configured.trim().trim_end_matches('/').to_string()
+    }
 }
 
 /// `POST /webhooks/{provider}`: bounce and complaint reports from ESP relays. A provider
@@ -471,6 +509,20 @@ impl Settings {
         anyhow::ensure!(
             key.is_empty() || key.expose().len() >= 32,
             "secrets.token_key must be at least 32 characters"
+        );
+        let archive = &self.archive;
+        let url = archive.base_url.trim();
+        anyhow::ensure!(
+            url.is_empty() || url.starts_with("https://") || url.starts_with("http://"),
+            "archive.base_url must be empty or start with https:// or http://, got {url:?}"
+        );
+        anyhow::ensure!(
+            (1..=1000).contains(&archive.per_page),
+            "archive.per_page must be between 1 and 1000"
+        );
+        anyhow::ensure!(
+            (1..=1000).contains(&archive.feed_items),
+            "archive.feed_items must be between 1 and 1000"
         );
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! - [`webhooks`] authenticates ESP relays' bounce and complaint webhooks and reads them.
 //! - [`http`] and [`startup`] serve the HTTP surface; [`cli`] is the command line.
 
+pub mod archive;
 pub mod bounce;
 pub mod cli;
 pub mod config;

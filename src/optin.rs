@@ -47,7 +47,7 @@ impl Confirmations {
         Ok(Self {
             db,
             transport: Transport::from_settings(settings)?,
-            renderer: Renderer::new(&settings.newsletter)?,
+            renderer: Renderer::new(&settings.newsletter, None)?,
             factory,
             base_url: settings
                 .newsletter

@@ -182,7 +182,7 @@ pub(super) async fn preview(
 ) -> Result<()> {
     let stored = ctx.db.require_issue(number).await?;
     let email = SubscriberEmail::parse(email).with_context(|| format!("--email {email:?}"))?;
-    let renderer = Renderer::new(&ctx.settings.newsletter)?;
+    let renderer = Renderer::new(&ctx.settings.newsletter, ctx.settings.archive_url())?;
     let rendered = renderer.render(&stored.issue)?;
     // A sample delivery id of 0 and subscriber id of 0: its tokens verify but name no one.
     let preview = ctx.factory.preview(

@@ -1,6 +1,7 @@
 //! The `mailroom` command line: parsing with clap, and one module per group of commands,
 //! each a thin layer over library functions that prints what they did.
 
+mod archive;
 mod bounces;
 mod db;
 mod ingest;
@@ -18,6 +19,7 @@ use crate::domain::IssueStatus;
 use crate::domain::SendAction;
 use crate::startup::{Application, Context, shutdown_signal};
 
+pub use archive::ArchiveCommand;
 pub use bounces::BouncesCommand;
 pub use db::DbCommand;
 pub use issue::IssueCommand;
@@ -88,6 +90,9 @@ pub enum Command {
     /// Back up and check the SQLite database, also while mailroom runs.
     #[command(subcommand)]
     Db(DbCommand),
+    /// The public archive of sent issues: export it as static files.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
 }
 
 /// Runs the parsed command.
@@ -147,6 +152,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Bounces(BouncesCommand::Stats { days }) => {
                     bounces::stats(&ctx, days).await
                 }
+                Command::Archive(c) => archive::run(&ctx, c).await,
                 Command::Serve { .. }
                 | Command::Db(_)
                 | Command::Bounces(BouncesCommand::Parse { .. }) => {

@@ -3,6 +3,7 @@
 //! Claims are single `UPDATE … RETURNING` statements, so several workers (and later a
 //! PostgreSQL backend) can share the queue without a rewrite.
 
+pub mod archive;
 pub mod bounces;
 pub mod deliveries;
 mod error;

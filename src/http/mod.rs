@@ -4,6 +4,7 @@
 mod admin;
 mod admin_subscribers;
 mod api;
+mod archive;
 mod client_ip;
 mod pages;
 mod subscribe;
@@ -27,6 +28,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::archive::Archive;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::metrics::Metrics;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub bounce_policy: crate::domain::Policy,
     /// What handlers check against the configuration (e.g. a send's unsubscribe links).
     pub settings: Arc<Settings>,
+    /// The public archive's pages and feeds; `None` when `archive.enabled` is false.
+    pub archive: Option<Arc<Archive>>,
 }
 
 impl AppState {
@@ -77,6 +81,11 @@ impl AppState {
         let rate = NonZeroU32::new(http.public_rate_per_second)
             .ok_or_else(|| anyhow::anyhow!("http.public_rate_per_second must be at least 1"))?;
         let burst = NonZeroU32::new(http.public_burst.max(1)).expect("max(1) is non-zero");
+        let archive = if settings.archive.enabled {
+            Some(Arc::new(Archive::new(settings, db.clone())?))
+        } else {
+            None
+        };
         Ok(Self {
             db,
             webhooks: Arc::new(Webhooks::new(&settings.webhooks, keys.clone())?),
@@ -89,6 +98,7 @@ impl AppState {
             webhook_body_limit: settings.webhooks.max_body_bytes,
             bounce_policy: crate::domain::Policy::from(&settings.bounces),
             settings: Arc::new(settings.clone()),
+            archive,
             pages: Arc::new(Pages::new()?),
             client_address: Arc::new(client_ip::ClientAddress::new(http)),
             limiter: Arc::new(RateLimiter::keyed(
@@ -146,9 +156,25 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(crate::issue_file::MAX_FILE_BYTES))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    // Read-only and cached, with headers of their own: see `archive::headers`.
+    let mut archive = Router::new();
+    if state.archive.is_some() {
+        archive = archive
+            .route("/archive", get(archive::index))
+            .route("/archive/", get(archive::index_slash))
+            .route("/archive/page/{n}", get(archive::index_page))
+            .route("/archive/sitemap.xml", get(archive::sitemap))
+            .route("/archive/{number}", get(archive::issue))
+            .route("/archive/{number}/", get(archive::issue_slash))
+            .route("/feed.xml", get(archive::rss))
+            .route("/atom.xml", get(archive::atom))
+            .route("/feed.json", get(archive::json_feed))
+            .layer(middleware::from_fn(archive::headers));
+    }
     Router::new()
         .route("/healthz", get(health))
         .merge(public)
+        .merge(archive)
         .merge(webhooks)
         .merge(admin)
         .with_state(state)

@@ -210,6 +210,8 @@ pub struct RenderedIssue {
 pub struct Renderer {
     templates: Templates,
     newsletter: NewsletterSettings,
+    /// The public archive's address, for each issue's "View in your browser" link.
+    archive_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -231,6 +233,8 @@ struct NewsletterView<'a> {
 #[derive(Serialize)]
 struct IssueView {
     number: u32,
+    /// The issue's public page; empty when the archive is off.
+    web_url: String,
     title: String,
     subject: String,
     preheader: String,
@@ -289,12 +293,22 @@ fn attribute_marker(after: &str) -> Option<(String, usize)> {
 }
 
 impl Renderer {
-    pub fn new(newsletter: &NewsletterSettings) -> Result<Self> {
+    /// `archive_url` is [`crate::config::Settings::archive_url`]: with it every issue links
+    /// to its public page.
+    pub fn new(newsletter: &NewsletterSettings, archive_url: Option<String>) -> Result<Self> {
         let templates = Templates::load(&newsletter.templates_dir)?;
         Ok(Self {
             templates,
             newsletter: newsletter.clone(),
+            archive_url,
         })
+    }
+
+    /// Where issue `number` can be read on the web, if the archive is on.
+    pub fn web_url(&self, number: u32) -> Option<String> {
+        self.archive_url
+            .as_ref()
+            .map(|base| format!("{base}/{number}"))
     }
 
     /// Renders `issue` to MJML-generated HTML and plain text, each with placeholders.
@@ -335,6 +349,7 @@ impl Renderer {
             },
             issue: IssueView {
                 number: issue.number,
+                web_url: self.web_url(issue.number).unwrap_or_default(),
                 title: issue.title.clone(),
                 subject: issue.subject.clone(),
                 preheader: issue.preheader.clone(),

@@ -38,6 +38,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../email-templates/partials/footer.mjml"),
     ),
     (
+        "partials/view-online.mjml",
+        include_str!("../../email-templates/partials/view-online.mjml"),
+    ),
+    (
         "partials/preheader.mjml",
         include_str!("../../email-templates/partials/preheader.mjml"),
     ),

@@ -8,6 +8,7 @@ mod smtp_server;
 
 mod admin;
 mod architecture;
+mod archive;
 mod backup;
 mod bounces;
 mod bounces_mta;

@@ -15,7 +15,7 @@ fn sample_issue() -> Issue {
 
 fn render(issue: &Issue) -> RenderedIssue {
     let settings = Settings::load(Some(&repo_path("config/default.toml"))).unwrap();
-    Renderer::new(&settings.newsletter)
+    Renderer::new(&settings.newsletter, settings.archive_url())
         .unwrap()
         .render(issue)
         .unwrap()
