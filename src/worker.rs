@@ -27,9 +27,41 @@ use crate::pacing::DomainPacer;
 use crate::render::{RenderedIssue, Renderer};
 use crate::transport::{SendError, Transport};
 
-/// What one step of the worker did.
 /// How often a run of successful messages looks at its send's complaint rate.
 const HEALTH_CHECK_EVERY: Duration = Duration::from_millis(250);
+/// The most outcomes one commit takes, and how long the first of a group waits for others.
+const GROUP_MAX: usize = 128;
+const GROUP_WINDOW: Duration = Duration::from_millis(20);
+
+/// What claiming found.
+enum Claim {
+    Batch(Vec<Claimed>),
+    Nothing,
+    Capped,
+}
+
+/// Gives claimed deliveries back to the queue.
+async fn release(
+    worker: &Worker,
+    ids: &[i64],
+    held: &std::sync::Mutex<std::collections::HashSet<i64>>,
+    fail: &(dyn Fn(anyhow::Error) + Sync),
+) {
+    if ids.is_empty() {
+        return;
+    }
+    {
+        let mut held = held.lock().expect("held set");
+        for id in ids {
+            held.remove(id);
+        }
+    }
+    if let Err(e) = worker.db.release_deliveries(ids).await {
+        fail(e.into());
+    }
+}
+
+/// What one step of the worker did.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -102,7 +134,7 @@ impl Worker {
             if stop.load(Ordering::SeqCst) {
                 break Ok(attempted);
             }
-            match self.try_execute_batch(&stop).await {
+            match self.execute(&stop, None).await {
                 Ok(Step::Worked(n)) => attempted += n as u64,
                 Ok(Step::Capped) => {
                     tracing::info!("sending cap reached; waiting for the window to move");
@@ -140,96 +172,223 @@ impl Worker {
 
     /// Claims one batch and delivers it with up to `concurrency` messages in flight.
     pub async fn try_execute_batch(&self, stop: &AtomicBool) -> Result<Step> {
-        let lease =
-            OffsetDateTime::now_utc() + Duration::from_secs(self.settings.lease_seconds.into());
-        for send in self.db.expire_unstarted_sends().await? {
-            tracing::warn!(send, "send expired before it could start; cancelled");
-        }
-        let limit = match self.quota_allowance().await? {
-            Some(0) => return Ok(Step::Capped),
-            Some(left) => left.min(self.settings.batch_size),
-            None => self.settings.batch_size,
-        };
-        let claimed = self.db.claim_deliveries(&timestamp(lease), limit).await?;
-        if claimed.is_empty() {
-            return Ok(Step::Idle);
-        }
-        let count = claimed.len();
-        let mut unstarted: Vec<i64> = Vec::new();
-        let queue = futures_util::stream::iter(claimed.iter()).filter_map(|c| {
-            let proceed = !stop.load(Ordering::SeqCst);
-            if !proceed {
-                unstarted.push(c.id);
-            }
-            std::future::ready(proceed.then_some(c))
-        });
-        // Delivering and recording run side by side: finished outcomes go through a small
-        // channel to a recorder that writes whatever has queued up in one transaction.
-        // Writing inline would stall every in-flight SMTP transaction for each commit; the
-        // bounded channel keeps the unrecorded (crash-duplicable) messages to those in flight.
-        let concurrency = self.settings.concurrency as usize;
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<(&Claimed, Outcome)>(concurrency);
+        self.execute(stop, Some(1)).await
+    }
+
+    /// Delivers claimed batches, up to `max_batches` of them (all that are due without), with
+    /// up to `concurrency` messages in flight. The next batch is claimed while the last
+    /// messages of the current one are on the wire, so the sessions never wait for a claim
+    /// (at a batch boundary they otherwise all fall idle for the claim's round trip).
+    async fn execute(&self, stop: &AtomicBool, max_batches: Option<usize>) -> Result<Step> {
+        let concurrency = self.settings.concurrency.max(1) as usize;
+        // Delivering and recording run side by side: finished outcomes go through a
+        // channel to a recorder that writes them in group commits (see `record`).
+        let (sender, receiver) = tokio::sync::mpsc::channel::<(Claimed, Outcome)>(GROUP_MAX);
         let first_error: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+        let recorded = std::sync::atomic::AtomicUsize::new(0);
+        // Deliveries claimed here and not yet recorded (queued, in flight, or waiting for
+        // the recorder): a claim can return one of them again when its lease ran out
+        // meanwhile, and it must not go twice.
+        let held: std::sync::Mutex<std::collections::HashSet<i64>> = Default::default();
+        let fail = |e: anyhow::Error| {
+            first_error.lock().expect("error slot").get_or_insert(e);
+        };
         let delivering = async {
-            let mut finished = queue
-                .map(|c| async move { (c, self.deliver(c).await) })
-                .buffer_unordered(concurrency);
-            while let Some((c, result)) = finished.next().await {
-                match result {
-                    Ok(outcome) => {
-                        if sender.send((c, outcome)).await.is_err() {
-                            break; // The recorder failed; its error is reported below.
+            let mut queue: std::collections::VecDeque<Claimed> = Default::default();
+            let mut in_flight = futures_util::stream::FuturesUnordered::new();
+            let mut claiming: Option<futures_util::future::BoxFuture<'_, Result<Claim>>> = None;
+            let (mut batches, mut attempted) = (0usize, 0usize);
+            let mut end = Step::Idle;
+            let (mut more, mut halted) = (true, false);
+            // Sends an outcome paused (the relay refused the message itself): their queued
+            // deliveries are given back rather than started before the pause is committed.
+            let mut paused: std::collections::HashSet<i64> = Default::default();
+            loop {
+                let stopping = halted || stop.load(Ordering::SeqCst);
+                while !stopping && in_flight.len() < concurrency {
+                    let Some(c) = queue.pop_front() else { break };
+                    in_flight.push(async move {
+                        let outcome = self.deliver(&c).await;
+                        (c, outcome)
+                    });
+                }
+                if stopping {
+                    more = false;
+                }
+                // Low water: fewer queued than a round of sessions takes.
+                if more
+                    && claiming.is_none()
+                    && queue.len() < concurrency
+                    && max_batches.is_none_or(|m| batches < m)
+                {
+                    // Claimed here but not yet recorded: the caps must count them too.
+                    let outstanding =
+                        queue.len() + in_flight.len() + attempted - recorded.load(Ordering::SeqCst);
+                    claiming = Some(Box::pin(self.claim(outstanding)));
+                } else if max_batches.is_some_and(|m| batches >= m) {
+                    more = false;
+                }
+                if in_flight.is_empty() && claiming.is_none() && (queue.is_empty() || stopping) {
+                    break;
+                }
+                tokio::select! {
+                    Some((c, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                        attempted += 1;
+                        if result.is_err() {
+                            held.lock().expect("held set").remove(&c.id);
+                        }
+                        match result {
+                            Ok(outcome) => {
+                                if matches!(outcome, Outcome::PauseSend { .. })
+                                    && paused.insert(c.send_id)
+                                {
+                                    let send = c.send_id;
+                                    let given_back: Vec<i64> = queue
+                                        .iter()
+                                        .filter(|q| q.send_id == send)
+                                        .map(|q| q.id)
+                                        .collect();
+                                    queue.retain(|q| q.send_id != send);
+                                    release(self, &given_back, &held, &fail).await;
+                                }
+                                if sender.send((c, outcome)).await.is_err() {
+                                    // The recorder failed; its error is reported below.
+                                    halted = true;
+                                }
+                            }
+                            // Left claimed: the lease runs out and the delivery is tried again.
+                            Err(e) => fail(e),
                         }
                     }
-                    // Left claimed: the lease runs out and the delivery is tried again.
-                    Err(e) => {
-                        first_error.lock().expect("error slot").get_or_insert(e);
+                    claimed = async { claiming.as_mut().expect("claim in progress").await },
+                        if claiming.is_some() => {
+                        claiming = None;
+                        match claimed {
+                            Ok(Claim::Batch(claimed)) => {
+                                batches += 1;
+                                let (fresh, given_back): (Vec<Claimed>, Vec<Claimed>) = {
+                                    let mut held = held.lock().expect("held set");
+                                    claimed
+                                        .into_iter()
+                                        .filter(|c| held.insert(c.id))
+                                        .partition(|c| !paused.contains(&c.send_id))
+                                };
+                                let given_back: Vec<i64> = given_back.iter().map(|c| c.id).collect();
+                                release(self, &given_back, &held, &fail).await;
+                                queue.extend(fresh);
+                            }
+                            Ok(Claim::Nothing) => more = false,
+                            Ok(Claim::Capped) => {
+                                more = false;
+                                end = Step::Capped;
+                            }
+                            Err(e) => {
+                                more = false;
+                                fail(e);
+                            }
+                        }
                     }
                 }
             }
             drop(sender);
-        };
-        let recording = async {
-            // A failure can raise a send's bounce rate at once; complaints arrive through
-            // ingest at any time, so they are looked at every so often rather than per
-            // group (at full speed a group is often a single message).
-            let mut health_checked: Option<std::time::Instant> = None;
-            while let Some(first) = receiver.recv().await {
-                let mut group = vec![first];
-                while let Ok(next) = receiver.try_recv() {
-                    group.push(next);
-                }
-                let written = self.db.finish_deliveries(&group, &self.bounce_policy).await;
-                let due = group
-                    .iter()
-                    .any(|(_, o)| !matches!(o, Outcome::Sent { .. }))
-                    || health_checked.is_none_or(|at| at.elapsed() >= HEALTH_CHECK_EVERY);
-                let checked = match written {
-                    Ok(()) if due => {
-                        health_checked = Some(std::time::Instant::now());
-                        self.check_send_health(&group).await
-                    }
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(e.into()),
-                };
-                if let Err(e) = checked {
-                    first_error.lock().expect("error slot").get_or_insert(e);
-                    receiver.close();
-                }
+            // Claimed but never started (a stop, or a recorder that failed): given back
+            // so the next worker starts them at once instead of after the lease.
+            let unstarted: Vec<i64> = queue.iter().map(|c| c.id).collect();
+            release(self, &unstarted, &held, &fail).await;
+            if attempted > 0 {
+                end = Step::Worked(attempted);
             }
+            end
         };
-        tokio::join!(delivering, recording);
-        if !unstarted.is_empty() {
-            self.db.release_deliveries(&unstarted).await?;
-        }
+        let (step, ()) = tokio::join!(delivering, self.record(receiver, &recorded, &held, &fail));
         if let Some(e) = first_error.into_inner().expect("error slot") {
             return Err(e);
         }
-        Ok(Step::Worked(count - unstarted.len()))
+        Ok(step)
+    }
+
+    /// The next batch of due deliveries, within the hourly and daily caps.
+    /// `outstanding`: claimed by this worker and not yet recorded as sent.
+    async fn claim(&self, outstanding: usize) -> Result<Claim> {
+        for send in self.db.expire_unstarted_sends().await? {
+            tracing::warn!(send, "send expired before it could start; cancelled");
+        }
+        let outstanding = u32::try_from(outstanding).unwrap_or(u32::MAX);
+        let limit = match self.quota_allowance().await? {
+            Some(left) if left <= outstanding => return Ok(Claim::Capped),
+            Some(left) => (left - outstanding).min(self.settings.batch_size),
+            None => self.settings.batch_size,
+        };
+        let lease =
+            OffsetDateTime::now_utc() + Duration::from_secs(self.settings.lease_seconds.into());
+        let claimed = self.db.claim_deliveries(&timestamp(lease), limit).await?;
+        Ok(if claimed.is_empty() {
+            Claim::Nothing
+        } else {
+            Claim::Batch(claimed)
+        })
+    }
+
+    /// Writes outcomes as they come, in group commits: whatever has queued, plus what
+    /// arrives within `GROUP_WINDOW` of the first, up to `GROUP_MAX`. A commit's cost is
+    /// mostly fixed (five round trips to SQLite's thread, the WAL frames of the pages it
+    /// touched), so at full speed a group of dozens costs little more than a group of one.
+    /// The price is the crash window: outcomes not yet committed when the process dies are
+    /// sent again by the next worker, at most the messages in flight plus two groups.
+    async fn record(
+        &self,
+        mut receiver: tokio::sync::mpsc::Receiver<(Claimed, Outcome)>,
+        recorded: &std::sync::atomic::AtomicUsize,
+        held: &std::sync::Mutex<std::collections::HashSet<i64>>,
+        fail: &(dyn Fn(anyhow::Error) + Sync),
+    ) {
+        // A failure can raise a send's bounce rate at once; complaints arrive through
+        // ingest at any time, so they are looked at every so often rather than per group.
+        let mut health_checked: Option<std::time::Instant> = None;
+        while let Some(first) = receiver.recv().await {
+            let window = tokio::time::Instant::now() + GROUP_WINDOW;
+            let mut group = vec![first];
+            while group.len() < GROUP_MAX {
+                match receiver.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(window, receiver.recv()).await {
+                            Ok(Some(next)) => group.push(next),
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            }
+            let written = self.db.finish_deliveries(&group, &self.bounce_policy).await;
+            recorded.fetch_add(group.len(), Ordering::SeqCst);
+            {
+                let mut held = held.lock().expect("held set");
+                for (c, _) in &group {
+                    held.remove(&c.id);
+                }
+            }
+            let due = group
+                .iter()
+                .any(|(_, o)| !matches!(o, Outcome::Sent { .. }))
+                || health_checked.is_none_or(|at| at.elapsed() >= HEALTH_CHECK_EVERY);
+            let checked = match written {
+                Ok(()) if due => {
+                    health_checked = Some(std::time::Instant::now());
+                    self.check_send_health(&group).await
+                }
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = checked {
+                fail(e);
+                receiver.close();
+            }
+        }
     }
 
     /// Pauses any send in this group whose bounce or complaint rate is now too high.
-    async fn check_send_health(&self, outcomes: &[(&Claimed, Outcome)]) -> Result<()> {
+    async fn check_send_health(&self, outcomes: &[(Claimed, Outcome)]) -> Result<()> {
         let mut sends: Vec<i64> = outcomes.iter().map(|(c, _)| c.send_id).collect();
         sends.sort_unstable();
         sends.dedup();

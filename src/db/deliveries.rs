@@ -171,7 +171,7 @@ impl Db {
     /// worker whose lease expired from overwriting its successor's result.
     pub async fn finish_deliveries(
         &self,
-        outcomes: &[(&Claimed, Outcome)],
+        outcomes: &[(Claimed, Outcome)],
         policy: &Policy,
     ) -> Result<()> {
         if outcomes.is_empty() {
@@ -182,19 +182,25 @@ impl Db {
         // Sent is nearly every outcome of a send, so it is written set-based: a few
         // statements per group instead of three per message, each a round trip to
         // SQLite's thread that holds up the transaction.
+        #[derive(Serialize)]
+        struct SentRow<'a> {
+            id: i64,
+            message_id: &'a str,
+            reply: &'a str,
+        }
         let mut sent = Vec::new();
         for (claimed, outcome) in outcomes {
             match outcome {
-                Outcome::Sent { message_id, reply } => sent.push(serde_json::json!({
-                    "id": claimed.id,
-                    "message_id": message_id,
-                    "reply": reply,
-                })),
+                Outcome::Sent { message_id, reply } => sent.push(SentRow {
+                    id: claimed.id,
+                    message_id,
+                    reply,
+                }),
                 _ => apply(&mut tx, claimed, outcome, &at, policy).await?,
             }
         }
         if !sent.is_empty() {
-            apply_sent(&mut tx, &serde_json::Value::Array(sent).to_string(), &at).await?;
+            apply_sent(&mut tx, &serde_json::to_string(&sent)?, &at).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -472,16 +478,17 @@ impl Db {
 /// Like `apply`, a delivery another worker took over after our lease ran out is left alone.
 async fn apply_sent(tx: &mut SqliteConnection, rows: &str, at: &str) -> Result<()> {
     let changed: Vec<(i64, i64)> = sqlx::query_as(
-        // Not `UPDATE … FROM json_each`: SQLite then scans the whole table per group. The
-        // correlated lookups are quadratic in the group, which is at most the concurrency.
-        "UPDATE deliveries
+        // MATERIALIZED: flattened into the UPDATE, the join is planned around a scan of
+        // the whole table; materialized, it probes deliveries by primary key per row.
+        "WITH j AS MATERIALIZED (
+             SELECT json_extract(value, '$.id') AS id,
+                    json_extract(value, '$.message_id') AS message_id,
+                    json_extract(value, '$.reply') AS reply
+             FROM json_each(?1))
+         UPDATE deliveries AS d
          SET status = 'sent', sent_at = ?2, lease_until = NULL, updated_at = ?2,
-             message_id = (SELECT json_extract(value, '$.message_id') FROM json_each(?1)
-                           WHERE json_extract(value, '$.id') = deliveries.id),
-             smtp_reply = (SELECT json_extract(value, '$.reply') FROM json_each(?1)
-                           WHERE json_extract(value, '$.id') = deliveries.id)
-         WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))
-           AND status = 'sending'
+             message_id = j.message_id, smtp_reply = j.reply
+         FROM j WHERE d.id = j.id AND d.status = 'sending'
          RETURNING id, send_id",
     )
     .bind(rows)
