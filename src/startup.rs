@@ -145,9 +145,15 @@ impl Application {
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             let _ = http_shutdown.wait_for(|s| *s).await;
         });
+        // On a runtime thread, as `mailroom worker` runs it: the tasks it spawns per message
+        // then start and finish on that thread instead of hopping to and from this one.
         let work = async {
-            match &worker {
-                Some(worker) => worker.run_until_stopped(shutdown, false).await.map(|_| ()),
+            match worker {
+                Some(worker) => tokio::spawn(async move {
+                    worker.run_until_stopped(shutdown, false).await.map(|_| ())
+                })
+                .await
+                .context("the delivery worker stopped abnormally")?,
                 None => Ok(()),
             }
         };
