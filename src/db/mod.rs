@@ -10,6 +10,8 @@ mod error;
 pub mod events;
 pub mod issues;
 pub mod maintenance;
+pub mod operators;
+pub mod dashboard;
 pub mod optin;
 pub mod subscribers;
 pub mod unsubscribe;
