@@ -86,6 +86,18 @@ impl Dashboard {
         let d = &settings.dashboard;
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
+        // minijinja's HTML escaping also writes `/` as `&#x2f;`, which garbles the paths
+        // and diagnostics an operator reads; `&<>"'` is what HTML needs.
+        env.set_formatter(|out, state, value| {
+            if value.is_safe() || value.is_undefined() || value.is_none() {
+                return minijinja::escape_formatter(out, state, value);
+            }
+            let text = match value.as_str() {
+                Some(s) => crate::archive::feeds::escape(s),
+                None => crate::archive::feeds::escape(&value.to_string()),
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
+        });
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder()
                 .trim_blocks(true)

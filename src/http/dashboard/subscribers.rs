@@ -132,6 +132,11 @@ async fn render_subscriber(
         Ok(e) => e,
         Err(e) => return db_failure(state, op, e),
     };
+    // Events name issues by their row id; the page shows their numbers.
+    let numbers: std::collections::HashMap<i64, u32> = match state.db.issues().await {
+        Ok(issues) => issues.iter().map(|s| (s.id, s.issue.number)).collect(),
+        Err(e) => return db_failure(state, op, e),
+    };
     let events: Vec<Value> = events
         .into_iter()
         .rev()
@@ -141,7 +146,10 @@ async fn render_subscriber(
                 at => e.at,
                 kind => e.kind,
                 source => e.source,
-                issue => detail["issue"].as_u64(),
+                issue => e
+                    .issue_id
+                    .and_then(|id| numbers.get(&id).copied())
+                    .or_else(|| detail["issue"].as_u64().map(|n| n as u32)),
                 detail => summarize(&detail),
             }
         })
