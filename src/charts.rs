@@ -75,7 +75,7 @@ impl Chart<'_> {
         root.fill(&WHITE)?;
         let x_range = -0.5f64..(n.max(1) as f64 - 0.5);
         let mut chart = ChartBuilder::on(&root)
-            .caption(self.title, ("sans-serif", 20).into_font().color(&BLACK))
+            .caption(self.title, ("sans-serif", 24).into_font().color(&BLACK))
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(64)
@@ -95,7 +95,8 @@ impl Chart<'_> {
                 format!("{y:.1}")
             }
         };
-        let axis = ("sans-serif", 14).into_font().color(&BLACK);
+        // plotters writes font-size as size / 1.24: these are about 14 px in the page.
+        let axis = ("sans-serif", 17).into_font().color(&BLACK);
         chart
             .configure_mesh()
             .x_labels(n.clamp(1, 8))
@@ -106,6 +107,7 @@ impl Chart<'_> {
             .y_desc(self.y_title)
             .label_style(axis.clone())
             .axis_desc_style(axis)
+            .max_light_lines(1)
             .light_line_style(RGBColor(0xe5, 0xe7, 0xeb))
             .bold_line_style(RGBColor(0xd1, 0xd5, 0xdb))
             .axis_style(RGBColor(0x37, 0x41, 0x51))
@@ -132,9 +134,7 @@ impl Chart<'_> {
                         .collect();
                     if points.len() <= 40 {
                         chart.draw_series(
-                            points
-                                .iter()
-                                .map(|p| Circle::new(*p, 3, color.filled())),
+                            points.iter().map(|p| Circle::new(*p, 3, color.filled())),
                         )?;
                     }
                     chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?
@@ -157,7 +157,7 @@ impl Chart<'_> {
                 .position(SeriesLabelPosition::UpperLeft)
                 .background_style(WHITE.mix(0.9))
                 .border_style(RGBColor(0x9c, 0xa3, 0xaf))
-                .label_font(("sans-serif", 14).into_font().color(&BLACK))
+                .label_font(("sans-serif", 17).into_font().color(&BLACK))
                 .draw()?;
         }
         root.present()?;
@@ -231,14 +231,21 @@ mod tests {
 
     #[test]
     fn a_chart_is_an_accessible_svg_with_axes_and_labels() {
-        let svg = chart(Kind::Lines, &["07:00", "07:01", "07:02"], &[10.0, 42.0, 7.0]);
+        let svg = chart(
+            Kind::Lines,
+            &["07:00", "07:01", "07:02"],
+            &[10.0, 42.0, 7.0],
+        );
         assert!(svg.starts_with("<svg role=\"img\""), "{svg}");
         assert!(svg.contains("aria-labelledby=\"c1-title c1-desc\""));
         assert!(svg.contains("<title id=\"c1-title\">Sent &lt;per&gt; minute</title>"));
         assert!(svg.contains(">07:01"), "category labels on the x axis");
         assert!(svg.contains(">minute (UTC)"), "axis title");
         assert!(svg.contains("<polyline"), "a line");
-        assert!(!svg.contains("style="), "no inline styles: the CSP forbids them");
+        assert!(
+            !svg.contains("style="),
+            "no inline styles: the CSP forbids them"
+        );
         assert!(svg.trim_end().ends_with("</svg>"));
     }
 

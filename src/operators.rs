@@ -176,7 +176,11 @@ mod tests {
         assert!(verify_password(&hash, "correct horse battery"));
         assert!(!verify_password(&hash, "correct horse batterz"));
         assert!(!verify_password("not a hash", "correct horse battery"));
-        assert_ne!(hash, hash_password("correct horse battery").unwrap(), "salted");
+        assert_ne!(
+            hash,
+            hash_password("correct horse battery").unwrap(),
+            "salted"
+        );
     }
 
     #[test]

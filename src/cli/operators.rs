@@ -91,6 +91,9 @@ fn read_password(from_stdin: bool) -> Result<String> {
     let password = rpassword::prompt_password("Password: ").context("reading the password")?;
     crate::operators::check_password(&password)?;
     let again = rpassword::prompt_password("Again: ").context("reading the password")?;
-    anyhow::ensure!(password == again, "the two passwords differ; nothing changed");
+    anyhow::ensure!(
+        password == again,
+        "the two passwords differ; nothing changed"
+    );
     Ok(password)
 }

@@ -158,13 +158,15 @@ impl Db {
 
     /// Messages of the send sent at or after `since`: the recent rate behind the ETA.
     pub async fn sent_since_in(&self, send_id: i64, since: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM deliveries WHERE sent_at >= ? AND send_id = ?",
+        Ok(
+            sqlx::query_scalar(
+                "SELECT count(*) FROM deliveries WHERE sent_at >= ? AND send_id = ?",
+            )
+            .bind(since)
+            .bind(send_id)
+            .fetch_one(self.pool())
+            .await?,
         )
-        .bind(since)
-        .bind(send_id)
-        .fetch_one(self.pool())
-        .await?)
     }
 
     /// The send's `limit` largest recipient domains and how their deliveries went.

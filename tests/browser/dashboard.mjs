@@ -15,8 +15,10 @@ const browser = await chromium.launch({
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
+// The issue page frames the email itself (its own accessibility is the templates' and
+// the archive test's business) in a sandbox where no script may run, axe's included.
 async function axe(page) {
-  const results = await new AxeBuilder({ page }).analyze();
+  const results = await new AxeBuilder({ page }).exclude('iframe[sandbox]').analyze();
   return {
     violations: results.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')

@@ -69,11 +69,20 @@ struct Browser<'a> {
 }
 
 impl Browser<'_> {
-    fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
         let mut request = self
             .app
             .client()
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", self.app.base))
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", self.app.base),
+            )
             .header("Cookie", format!("mailroom_session={}", self.session))
             .body(body);
         if let Some(ct) = content_type {
@@ -92,7 +101,12 @@ impl Browser<'_> {
     }
 
     fn post(&self, path: &str, form: &str) -> Reply {
-        self.request("POST", path, Some("application/x-www-form-urlencoded"), form.as_bytes().to_vec())
+        self.request(
+            "POST",
+            path,
+            Some("application/x-www-form-urlencoded"),
+            form.as_bytes().to_vec(),
+        )
     }
 
     /// The CSRF token the page at `path` carries.
@@ -157,32 +171,53 @@ fn signing_in_takes_the_right_password_and_sets_a_strict_cookie() {
     assert_eq!(right.status, 303, "{right:?}");
     assert_eq!(header(&right, "location"), "/admin");
     let (token, cookie) = set_cookie(&right, "mailroom_session").unwrap();
-    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=43200"] {
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/admin",
+        "Max-Age=43200",
+    ] {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
     assert!(!cookie.contains("Secure"), "http base URL: {cookie}");
     // Only the token's SHA-256 is stored.
     let sha = mailroom::operators::token_sha256(&token);
     assert_eq!(
-        app.query_scalar(&format!("SELECT count(*) FROM operator_sessions WHERE token_sha256 = '{sha}'")),
+        app.query_scalar(&format!(
+            "SELECT count(*) FROM operator_sessions WHERE token_sha256 = '{sha}'"
+        )),
         1
     );
     assert_eq!(
-        app.query_scalar(&format!("SELECT count(*) FROM operator_sessions WHERE token_sha256 = '{token}'")),
+        app.query_scalar(&format!(
+            "SELECT count(*) FROM operator_sessions WHERE token_sha256 = '{token}'"
+        )),
         0
     );
-    assert!(app.query_text("SELECT password_hash FROM operators").starts_with("$argon2id$"));
+    assert!(
+        app.query_text("SELECT password_hash FROM operators")
+            .starts_with("$argon2id$")
+    );
     assert_eq!(app.event_count("operator_signed_in"), 1);
-    let browser = Browser { app: &app, session: token };
+    let browser = Browser {
+        app: &app,
+        session: token,
+    };
     let overview = browser.get("/admin");
     assert_eq!(overview.status, 200);
-    assert!(overview.body.contains("<h1>Overview</h1>"), "{}", overview.body);
+    assert!(
+        overview.body.contains("<h1>Overview</h1>"),
+        "{}",
+        overview.body
+    );
     assert!(overview.body.contains("Signed in as <strong>ops</strong>"));
 }
 
 #[test]
 fn the_cookie_is_secure_when_the_dashboard_is_served_over_https() {
-    let app = with_operator(spawn_app_with("[newsletter]\nbase_url = \"https://news.example.org\"\n"));
+    let app = with_operator(spawn_app_with(
+        "[newsletter]\nbase_url = \"https://news.example.org\"\n",
+    ));
     let right = try_sign_in(&app, OPERATOR, PASSWORD);
     let (_, cookie) = set_cookie(&right, "mailroom_session").unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
@@ -195,13 +230,26 @@ fn admin_pages_send_strangers_to_the_sign_in_page() {
     assert_eq!(reply.status, 303);
     assert_eq!(header(&reply, "location"), "/admin/sign-in?next=%2Fadmin");
     let reply = app.get("/admin/subscribers?q=ada");
-    assert_eq!(header(&reply, "location"), "/admin/sign-in?next=%2Fadmin%2Fsubscribers%3Fq%3Dada");
-    assert_eq!(app.post_form("/admin/sends/210/pause", "csrf=x").status, 403);
-    let forged = Browser { app: &app, session: "made-up-session-token".into() };
+    assert_eq!(
+        header(&reply, "location"),
+        "/admin/sign-in?next=%2Fadmin%2Fsubscribers%3Fq%3Dada"
+    );
+    assert_eq!(
+        app.post_form("/admin/sends/210/pause", "csrf=x").status,
+        403
+    );
+    let forged = Browser {
+        app: &app,
+        session: "made-up-session-token".into(),
+    };
     assert_eq!(forged.get("/admin/issues").status, 303);
     // After signing in, `next` brings the operator back, but never to another site.
     let form = app.get("/admin/sign-in?next=//evil.example/admin");
-    assert!(form.body.contains("name=\"next\" value=\"/admin\""), "{}", form.body);
+    assert!(
+        form.body.contains("name=\"next\" value=\"/admin\""),
+        "{}",
+        form.body
+    );
 }
 
 #[test]
@@ -210,20 +258,33 @@ fn sign_in_attempts_are_rate_limited_per_ip_and_per_operator() {
         "[dashboard]\nsign_in_per_ip = 3\nsign_in_per_account = 100\n",
     ));
     for _ in 0..3 {
-        assert_eq!(try_sign_in(&app, OPERATOR, "wrong password here").status, 401);
+        assert_eq!(
+            try_sign_in(&app, OPERATOR, "wrong password here").status,
+            401
+        );
     }
     let limited = try_sign_in(&app, OPERATOR, PASSWORD);
-    assert_eq!(limited.status, 429, "even the right password waits: {limited:?}");
+    assert_eq!(
+        limited.status, 429,
+        "even the right password waits: {limited:?}"
+    );
     assert!(header(&limited, "retry-after").parse::<u64>().unwrap() >= 1);
 
     let app = with_operator(spawn_app_with(
         "[dashboard]\nsign_in_per_ip = 100\nsign_in_per_account = 2\n",
     ));
     for _ in 0..2 {
-        assert_eq!(try_sign_in(&app, OPERATOR, "wrong password here").status, 401);
+        assert_eq!(
+            try_sign_in(&app, OPERATOR, "wrong password here").status,
+            401
+        );
     }
     assert_eq!(try_sign_in(&app, OPERATOR, PASSWORD).status, 429);
-    assert_eq!(try_sign_in(&app, "OPS", PASSWORD).status, 429, "names are counted case-blind");
+    assert_eq!(
+        try_sign_in(&app, "OPS", PASSWORD).status,
+        429,
+        "names are counted case-blind"
+    );
     assert_eq!(try_sign_in(&app, "someone-else", PASSWORD).status, 401);
 }
 
@@ -239,7 +300,13 @@ fn a_post_without_the_right_csrf_token_is_refused_and_changes_nothing() {
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("security token"), "{}", refused.body);
     let others = other.csrf("/admin/sends/210");
-    assert_eq!(browser.post("/admin/sends/210/pause", &format!("csrf={others}")).status, 403, "another session's token");
+    assert_eq!(
+        browser
+            .post("/admin/sends/210/pause", &format!("csrf={others}"))
+            .status,
+        403,
+        "another session's token"
+    );
     assert_eq!(status(), "running");
     assert_eq!(app.event_count("send_paused"), 0);
 
@@ -254,7 +321,10 @@ fn a_post_without_the_right_csrf_token_is_refused_and_changes_nothing() {
     );
     // The sign-in form is protected too: without its cookie, its token is worthless.
     let form = app.get("/admin/sign-in");
-    let body = format!("csrf={}&name={OPERATOR}&password=correct+horse+battery+staple", csrf_of(&form.body));
+    let body = format!(
+        "csrf={}&name={OPERATOR}&password=correct+horse+battery+staple",
+        csrf_of(&form.body)
+    );
     assert_eq!(app.post_form("/admin/sign-in", &body).status, 403);
 }
 
@@ -270,15 +340,25 @@ fn signing_out_everywhere_ends_every_session_of_the_operator() {
     let (_, cleared) = set_cookie(&out, "mailroom_session").unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     assert_eq!(laptop.get("/admin").status, 303);
-    assert_eq!(phone.get("/admin").status, 303, "the other session ended too");
-    assert_eq!(app.query_scalar("SELECT count(*) FROM operator_sessions"), 0);
+    assert_eq!(
+        phone.get("/admin").status,
+        303,
+        "the other session ended too"
+    );
+    assert_eq!(
+        app.query_scalar("SELECT count(*) FROM operator_sessions"),
+        0
+    );
     assert_eq!(app.event_count("operator_signed_out_everywhere"), 1);
 
     // Signing out of one session leaves the others.
     let a = sign_in(&app);
     let b = sign_in(&app);
     let token = a.csrf("/admin");
-    assert_eq!(a.post("/admin/sign-out", &format!("csrf={token}")).status, 303);
+    assert_eq!(
+        a.post("/admin/sign-out", &format!("csrf={token}")).status,
+        303
+    );
     assert_eq!(a.get("/admin").status, 303);
     assert_eq!(b.get("/admin").status, 200);
 }
@@ -298,7 +378,11 @@ fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
     let boundary = "----mailroom-test-boundary";
     let mut body = Vec::new();
     for (name, value) in fields {
-        write!(body, "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").unwrap();
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
+        .unwrap();
     }
     write!(body, "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"list.csv\"\r\nContent-Type: text/csv\r\n\r\n").unwrap();
     body.extend_from_slice(file);
@@ -311,30 +395,62 @@ fn every_page_renders_and_acts_through_the_library() {
     let app = with_operator(spawn_app());
     let issue = repo_path("samples/issue-210.md");
     app.cli(&["issue", "import", issue.to_str().unwrap()]);
-    app.cli(&["subscribers", "add", "ada@example.org", "--name", "Ada <b>Lovelace</b>"]);
+    app.cli(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--name",
+        "Ada <b>Lovelace</b>",
+    ]);
     app.cli(&["subscribers", "add", "grace@example.org", "--name", "Grace"]);
     let browser = sign_in(&app);
 
-    for path in ["/admin", "/admin/issues", "/admin/issues/210", "/admin/subscribers", "/admin/bounces", "/admin/subscribers/import"] {
+    for path in [
+        "/admin",
+        "/admin/issues",
+        "/admin/issues/210",
+        "/admin/subscribers",
+        "/admin/bounces",
+        "/admin/subscribers/import",
+    ] {
         let page = browser.get(path);
         assert_eq!(page.status, 200, "{path}");
         let csp = header(&page, "content-security-policy");
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"));
         assert_eq!(header(&page, "x-frame-options"), "DENY");
-        assert!(page.body.contains("class=\"skip\" href=\"#main\""), "{path}: a skip link");
-        assert!(!page.body.contains("<b>Lovelace"), "{path}: names are escaped");
+        assert!(
+            page.body.contains("class=\"skip\" href=\"#main\""),
+            "{path}: a skip link"
+        );
+        assert!(
+            !page.body.contains("<b>Lovelace"),
+            "{path}: names are escaped"
+        );
     }
     let overview = browser.get("/admin");
-    assert!(overview.body.contains("<svg role=\"img\""), "the growth chart");
-    assert!(overview.body.contains("Subscribers joined and left per day"));
+    assert!(
+        overview.body.contains("<svg role=\"img\""),
+        "the growth chart"
+    );
+    assert!(
+        overview
+            .body
+            .contains("Subscribers joined and left per day")
+    );
 
     // Preview, framed by our own pages only.
     let preview = browser.get("/admin/issues/210/preview");
     assert_eq!(preview.status, 200);
     assert_eq!(header(&preview, "x-frame-options"), "SAMEORIGIN");
     assert!(header(&preview, "content-security-policy").contains("frame-ancestors 'self'"));
-    assert!(preview.body.contains("Sample Reader") || preview.body.contains("Hi "), "the issue as a reader gets it");
+    assert!(
+        preview.body.contains("Sample Reader") || preview.body.contains("Hi "),
+        "the issue as a reader gets it"
+    );
     let issue_page = browser.get("/admin/issues/210");
     assert!(issue_page.body.contains("width=\"375\"") && issue_page.body.contains("width=\"800\""));
 
@@ -342,21 +458,37 @@ fn every_page_renders_and_acts_through_the_library() {
     let token = browser.csrf("/admin/issues/210");
     let finalized = browser.post("/admin/issues/210/finalize", &format!("csrf={token}"));
     assert_eq!(finalized.status, 303);
-    assert_eq!(app.query_text("SELECT status FROM issues WHERE number = 210"), "finalized");
-    let bad = browser.post("/admin/issues/210/send", &format!("csrf={token}&when=at&at=tomorrow"));
+    assert_eq!(
+        app.query_text("SELECT status FROM issues WHERE number = 210"),
+        "finalized"
+    );
+    let bad = browser.post(
+        "/admin/issues/210/send",
+        &format!("csrf={token}&when=at&at=tomorrow"),
+    );
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("Start time"), "{}", bad.body);
     assert_eq!(app.query_scalar("SELECT count(*) FROM sends"), 0);
-    let sent = browser.post("/admin/issues/210/send", &format!("csrf={token}&when=at&at=2020-01-01T07:00&expire_after="));
+    let sent = browser.post(
+        "/admin/issues/210/send",
+        &format!("csrf={token}&when=at&at=2020-01-01T07:00&expire_after="),
+    );
     assert_eq!(sent.status, 303, "{sent:?}");
-    assert_eq!(app.query_text("SELECT start_at FROM sends"), "2020-01-01T07:00:00.000Z");
-    assert_eq!(app.query_text("SELECT source FROM events WHERE kind = 'send_created'"), "dashboard");
+    assert_eq!(
+        app.query_text("SELECT start_at FROM sends"),
+        "2020-01-01T07:00:00.000Z"
+    );
+    assert_eq!(
+        app.query_text("SELECT source FROM events WHERE kind = 'send_created'"),
+        "dashboard"
+    );
     app.deliver_all();
     let send = browser.get("/admin/sends/210");
     assert_eq!(send.status, 200);
     assert!(send.body.contains("Messages sent per minute"));
     assert!(send.body.contains("example.org"), "top domains");
-    let progress: serde_json::Value = serde_json::from_str(&browser.get("/admin/sends/210/progress.json").body).unwrap();
+    let progress: serde_json::Value =
+        serde_json::from_str(&browser.get("/admin/sends/210/progress.json").body).unwrap();
     assert_eq!(progress["status"], "done");
     assert_eq!(progress["sent"], 2);
     assert_eq!(progress["eta"], "finished");
@@ -366,39 +498,95 @@ fn every_page_renders_and_acts_through_the_library() {
     assert!(found.body.contains("grace@example.org") && !found.body.contains("ada@example.org"));
     let id = app.subscriber_id("grace@example.org");
     let page = browser.get(&format!("/admin/subscribers/{id}"));
-    assert!(page.body.contains("subscribed") && page.body.contains("#210"), "history: {}", page.body);
+    assert!(
+        page.body.contains("subscribed") && page.body.contains("#210"),
+        "history: {}",
+        page.body
+    );
     let token = csrf_of(&page.body);
-    assert_eq!(browser.post(&format!("/admin/subscribers/{id}/unsubscribe"), &format!("csrf={token}")).status, 303);
+    assert_eq!(
+        browser
+            .post(
+                &format!("/admin/subscribers/{id}/unsubscribe"),
+                &format!("csrf={token}")
+            )
+            .status,
+        303
+    );
     assert_eq!(app.subscriber_status("grace@example.org"), "unsubscribed");
     assert_eq!(
-        app.query_text(&format!("SELECT source FROM events WHERE kind = 'unsubscribed' AND subscriber_id = {id}")),
+        app.query_text(&format!(
+            "SELECT source FROM events WHERE kind = 'unsubscribed' AND subscriber_id = {id}"
+        )),
         "dashboard"
     );
-    let unconfirmed = browser.post(&format!("/admin/subscribers/{id}/erase"), &format!("csrf={token}"));
+    let unconfirmed = browser.post(
+        &format!("/admin/subscribers/{id}/erase"),
+        &format!("csrf={token}"),
+    );
     assert_eq!(unconfirmed.status, 422);
-    assert_eq!(browser.post(&format!("/admin/subscribers/{id}/erase"), &format!("csrf={token}&confirm=yes")).status, 303);
-    assert_eq!(app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'grace@example.org'"), 0);
+    assert_eq!(
+        browser
+            .post(
+                &format!("/admin/subscribers/{id}/erase"),
+                &format!("csrf={token}&confirm=yes")
+            )
+            .status,
+        303
+    );
+    assert_eq!(
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'grace@example.org'"),
+        0
+    );
 
     // CSV import by upload, with the import's own per-row report.
-    let (ct, body) = multipart(&[("csrf", &token), ("status", "active")], b"email,name\nnew@example.org,New\nnot-an-address,Bad\n");
+    let (ct, body) = multipart(
+        &[("csrf", &token), ("status", "active")],
+        b"email,name\nnew@example.org,New\nnot-an-address,Bad\n",
+    );
     let report = browser.request("POST", "/admin/subscribers/import", Some(&ct), body);
     assert_eq!(report.status, 422, "a bad row means nothing is written");
     assert!(report.body.contains("not-an-address"), "{}", report.body);
     assert!(report.body.contains("nothing was written"));
-    assert_eq!(app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'new@example.org'"), 0);
-    let (ct, body) = multipart(&[("csrf", &token), ("status", "active"), ("skip_invalid", "yes")], b"email,name\nnew@example.org,New\nnot-an-address,Bad\n");
+    assert_eq!(
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'new@example.org'"),
+        0
+    );
+    let (ct, body) = multipart(
+        &[
+            ("csrf", &token),
+            ("status", "active"),
+            ("skip_invalid", "yes"),
+        ],
+        b"email,name\nnew@example.org,New\nnot-an-address,Bad\n",
+    );
     let report = browser.request("POST", "/admin/subscribers/import", Some(&ct), body);
     assert_eq!(report.status, 200, "{}", report.body);
     assert_eq!(app.subscriber_status("new@example.org"), "active");
-    let (ct, body) = multipart(&[("csrf", "forged"), ("status", "active")], b"email\nsneaky@example.org\n");
-    assert_eq!(browser.request("POST", "/admin/subscribers/import", Some(&ct), body).status, 403);
-    assert_eq!(app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'sneaky@example.org'"), 0);
+    let (ct, body) = multipart(
+        &[("csrf", "forged"), ("status", "active")],
+        b"email\nsneaky@example.org\n",
+    );
+    assert_eq!(
+        browser
+            .request("POST", "/admin/subscribers/import", Some(&ct), body)
+            .status,
+        403
+    );
+    assert_eq!(
+        app.query_scalar("SELECT count(*) FROM subscribers WHERE email = 'sneaky@example.org'"),
+        0
+    );
 
     // Export: the CLI's CSV.
     let export = browser.get("/admin/subscribers/export.csv?status=active");
     assert_eq!(export.status, 200);
     assert!(header(&export, "content-disposition").starts_with("attachment;"));
-    assert!(export.body.starts_with("email,name,status"), "{}", export.body);
+    assert!(
+        export.body.starts_with("email,name,status"),
+        "{}",
+        export.body
+    );
     assert!(export.body.contains("new@example.org") && export.body.contains("ada@example.org"));
     assert!(!export.body.contains("grace@example.org"));
 }
@@ -420,7 +608,10 @@ fn an_operator_steers_a_send_in_chromium_while_the_worker_runs() {
     );
     let mut csv = String::from("email,name\n");
     for i in 0..40 {
-        csv.push_str(&format!("reader{i}@example.{}, Reader {i}\n", ["org", "com", "net"][i % 3]));
+        csv.push_str(&format!(
+            "reader{i}@example.{}, Reader {i}\n",
+            ["org", "com", "net"][i % 3]
+        ));
     }
     instance.queue_sample(&csv);
     add_operator(&instance, OPERATOR, PASSWORD);
@@ -452,16 +643,41 @@ fn an_operator_steers_a_send_in_chromium_while_the_worker_runs() {
     assert_eq!(report["csrf"]["sendStatusAfter"], "running", "{report}");
     let paused = &report["paused"];
     assert_eq!(paused["status"], "paused", "{report}");
-    assert!(paused["remaining"].as_u64().unwrap() > 0, "paused before the end: {report}");
+    assert!(
+        paused["remaining"].as_u64().unwrap() > 0,
+        "paused before the end: {report}"
+    );
     assert_eq!(report["resumed"]["status"], "done", "{report}");
     assert_eq!(report["resumed"]["sent"], 40, "{report}");
-    assert!(report["cspViolations"].as_array().unwrap().is_empty(), "{report}");
-    for page in ["overview", "issues", "issue", "send", "subscribers", "subscriber", "import", "bounces"] {
+    assert!(
+        report["cspViolations"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    for page in [
+        "overview",
+        "issues",
+        "issue",
+        "send",
+        "subscribers",
+        "subscriber",
+        "import",
+        "bounces",
+    ] {
         let at = &report["pages"][page];
         assert_eq!(at["status"], 200, "{page}: {report}");
-        assert_eq!(at["violations"], serde_json::json!([]), "axe: serious or critical violations on {page}: {at}");
-        assert!(at["rulesPassed"].as_u64() > Some(10), "axe ran on {page}: {at}");
-        assert!(artifacts.join(format!("{page}.png")).is_file(), "{page} screenshot");
+        assert_eq!(
+            at["violations"],
+            serde_json::json!([]),
+            "axe: serious or critical violations on {page}: {at}"
+        );
+        assert!(
+            at["rulesPassed"].as_u64() > Some(10),
+            "axe ran on {page}: {at}"
+        );
+        assert!(
+            artifacts.join(format!("{page}.png")).is_file(),
+            "{page} screenshot"
+        );
     }
     for (page, charts) in [("overview", 1), ("send", 1), ("bounces", 3)] {
         let drawn = &report["pages"][page]["charts"];

@@ -32,11 +32,23 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<Next>) -> Respo
         Some(_) => "You are signed out.",
         None => "",
     };
-    render_form(&state, StatusCode::OK, safe_next(q.next.as_deref()), "", notice)
+    render_form(
+        &state,
+        StatusCode::OK,
+        safe_next(q.next.as_deref()),
+        "",
+        notice,
+    )
 }
 
 /// The form; `note` is an error after a refused sign-in (401) or a notice otherwise.
-fn render_form(state: &AppState, status: StatusCode, next: &str, name: &str, note: &str) -> Response {
+fn render_form(
+    state: &AppState,
+    status: StatusCode,
+    next: &str,
+    name: &str,
+    note: &str,
+) -> Response {
     let d = dashboard(state);
     let secret = crate::operators::new_session().token;
     let mut response = d.render(
@@ -52,9 +64,10 @@ fn render_form(state: &AppState, status: StatusCode, next: &str, name: &str, not
             notice => if status == StatusCode::OK { note } else { "" },
         },
     );
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, d.cookie(SIGN_IN_COOKIE, Some(&secret), 3600));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        d.cookie(SIGN_IN_COOKIE, Some(&secret), 3600),
+    );
     response
 }
 
@@ -97,17 +110,13 @@ pub async fn sign_in(
     }
     let next = safe_next(form.next.as_deref()).to_string();
     let ip_text = ip.map(|ip| ip.to_string());
-    let operator = match crate::operators::check_sign_in(
-        &state.db,
-        name,
-        &form.password,
-        ip_text.as_deref(),
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(e) => return crate::http::pages::failure(e, "sign-in"),
-    };
+    let operator =
+        match crate::operators::check_sign_in(&state.db, name, &form.password, ip_text.as_deref())
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => return crate::http::pages::failure(e, "sign-in"),
+        };
     let Some(operator_id) = operator else {
         return render_form(
             &state,

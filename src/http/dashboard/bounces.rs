@@ -31,7 +31,8 @@ pub async fn show(
 ) -> Response {
     let days = p.days.unwrap_or(30).clamp(1, 365);
     let since = crate::db::timestamp(
-        OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT) - time::Duration::days(days - 1),
+        OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT)
+            - time::Duration::days(days - 1),
     );
     let loaded = async {
         let stats = state.db.bounce_stats(&since).await?;
@@ -51,9 +52,30 @@ pub async fn show(
     let reason_title = format!("Bounces per day, top {TOP} reasons, {period}");
     let domain_title = format!("Bounces per day, top {TOP} recipient domains, {period}");
     let charts = [
-        chart("by-class", &class_title, "Line chart of hard bounces, soft bounces and complaints per day; the tables below have the totals.", &day_list, &by_class, None),
-        chart("by-reason", &reason_title, "Line chart of bounces per day for the most frequent reasons; the table by reason below has the totals.", &day_list, &by_reason, Some(TOP)),
-        chart("by-domain", &domain_title, "Line chart of bounces per day for the recipient domains with most bounces; the table by domain below has the totals.", &day_list, &by_domain, Some(TOP)),
+        chart(
+            "by-class",
+            &class_title,
+            "Line chart of hard bounces, soft bounces and complaints per day; the tables below have the totals.",
+            &day_list,
+            &by_class,
+            None,
+        ),
+        chart(
+            "by-reason",
+            &reason_title,
+            "Line chart of bounces per day for the most frequent reasons; the table by reason below has the totals.",
+            &day_list,
+            &by_reason,
+            Some(TOP),
+        ),
+        chart(
+            "by-domain",
+            &domain_title,
+            "Line chart of bounces per day for the recipient domains with most bounces; the table by domain below has the totals.",
+            &day_list,
+            &by_domain,
+            Some(TOP),
+        ),
     ];
     let reasons: Vec<Value> = stats
         .by_reason
@@ -110,7 +132,11 @@ fn chart(
                 }
             }
             Series {
-                name: if key.is_empty() { "(none)".into() } else { key.clone() },
+                name: if key.is_empty() {
+                    "(none)".into()
+                } else {
+                    key.clone()
+                },
                 values,
             }
         })

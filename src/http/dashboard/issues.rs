@@ -138,7 +138,10 @@ pub async fn preview(
                      font-src https:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'",
                 ),
             );
-            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+            h.insert(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("SAMEORIGIN"),
+            );
             response
         }
         Err(e) => {
@@ -164,7 +167,15 @@ pub async fn finalize(
         Ok((true, _)) => see_other(&format!("/admin/issues/{number}?notice=finalized")),
         Ok((false, _)) => see_other(&format!("/admin/issues/{number}?notice=unchanged")),
         Err(e @ crate::db::Error::Invalid(_)) => {
-            render_issue(&state, &op, number, StatusCode::UNPROCESSABLE_ENTITY, "", &e.to_string()).await
+            render_issue(
+                &state,
+                &op,
+                number,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "",
+                &e.to_string(),
+            )
+            .await
         }
         Err(e) => db_failure(&state, &op, e),
     }
@@ -228,5 +239,13 @@ pub async fn send(
         }
         Err(QueueError::Db(e)) => return db_failure(&state, &op, e),
     };
-    render_issue(&state, &op, number, StatusCode::UNPROCESSABLE_ENTITY, "", &error).await
+    render_issue(
+        &state,
+        &op,
+        number,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "",
+        &error,
+    )
+    .await
 }

@@ -21,13 +21,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use minijinja::{AutoEscape, Environment, Value, context};
 use serde::de::DeserializeOwned;
@@ -47,17 +47,50 @@ const FORM_LIMIT: usize = 64 * 1024;
 const UPLOAD_LIMIT: usize = 256 * 1024 * 1024;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("../../../web-templates/dashboard/layout.html")),
-    ("sign-in.html", include_str!("../../../web-templates/dashboard/sign-in.html")),
-    ("message.html", include_str!("../../../web-templates/dashboard/message.html")),
-    ("overview.html", include_str!("../../../web-templates/dashboard/overview.html")),
-    ("issues.html", include_str!("../../../web-templates/dashboard/issues.html")),
-    ("issue.html", include_str!("../../../web-templates/dashboard/issue.html")),
-    ("send.html", include_str!("../../../web-templates/dashboard/send.html")),
-    ("subscribers.html", include_str!("../../../web-templates/dashboard/subscribers.html")),
-    ("subscriber.html", include_str!("../../../web-templates/dashboard/subscriber.html")),
-    ("import.html", include_str!("../../../web-templates/dashboard/import.html")),
-    ("bounces.html", include_str!("../../../web-templates/dashboard/bounces.html")),
+    (
+        "layout.html",
+        include_str!("../../../web-templates/dashboard/layout.html"),
+    ),
+    (
+        "sign-in.html",
+        include_str!("../../../web-templates/dashboard/sign-in.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../web-templates/dashboard/message.html"),
+    ),
+    (
+        "overview.html",
+        include_str!("../../../web-templates/dashboard/overview.html"),
+    ),
+    (
+        "issues.html",
+        include_str!("../../../web-templates/dashboard/issues.html"),
+    ),
+    (
+        "issue.html",
+        include_str!("../../../web-templates/dashboard/issue.html"),
+    ),
+    (
+        "send.html",
+        include_str!("../../../web-templates/dashboard/send.html"),
+    ),
+    (
+        "subscribers.html",
+        include_str!("../../../web-templates/dashboard/subscribers.html"),
+    ),
+    (
+        "subscriber.html",
+        include_str!("../../../web-templates/dashboard/subscriber.html"),
+    ),
+    (
+        "import.html",
+        include_str!("../../../web-templates/dashboard/import.html"),
+    ),
+    (
+        "bounces.html",
+        include_str!("../../../web-templates/dashboard/bounces.html"),
+    ),
 ];
 
 const CSS: &str = include_str!("../../../web-templates/dashboard/dashboard.css");
@@ -132,14 +165,14 @@ impl Dashboard {
     }
 
     fn render(&self, status: StatusCode, template: &str, ctx: Value) -> Response {
-        match self
-            .env
-            .get_template(template)
-            .and_then(|t| t.render(ctx))
-        {
+        match self.env.get_template(template).and_then(|t| t.render(ctx)) {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), template, "rendering a dashboard page");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    template,
+                    "rendering a dashboard page"
+                );
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
             }
         }
@@ -214,7 +247,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
         )
         .route("/admin/subscribers/{id}", get(subscribers::show))
-        .route("/admin/subscribers/{id}/{action}", post(subscribers::change))
+        .route(
+            "/admin/subscribers/{id}/{action}",
+            post(subscribers::change),
+        )
         .route("/admin/bounces", get(bounces::show))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -288,7 +324,11 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Lets a request through only with a live session: pages send a browser without one to
 /// the sign-in page, anything else is refused.
-async fn require_operator(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn require_operator(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let token = cookie_value(request.headers(), SESSION_COOKIE)
         .filter(|t| !t.is_empty() && t.len() <= 128)
         .map(str::to_string);
@@ -318,7 +358,10 @@ async fn require_operator(State(state): State<AppState>, mut request: Request, n
             );
             return Redirect::to(&target).into_response();
         }
-        return refused(&state, "You are not signed in (or your session ended). Sign in and try again.");
+        return refused(
+            &state,
+            "You are not signed in (or your session ended). Sign in and try again.",
+        );
     };
     request.extensions_mut().insert(Operator { session, token });
     next.run(request).await
@@ -334,7 +377,13 @@ fn refused(state: &AppState, why: &str) -> Response {
 }
 
 /// A message page for a signed-in operator: an error, or what could not be done.
-fn message(state: &AppState, op: &Operator, status: StatusCode, title: &str, text: &str) -> Response {
+fn message(
+    state: &AppState,
+    op: &Operator,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> Response {
     dashboard(state).render(
         status,
         "message.html",
@@ -416,7 +465,10 @@ fn see_other(path: &str) -> Response {
 }
 
 /// Creates the dashboard's part of `AppState`, or none when it is disabled.
-pub fn build(settings: &Settings, factory: MessageFactory) -> anyhow::Result<Option<Arc<Dashboard>>> {
+pub fn build(
+    settings: &Settings,
+    factory: MessageFactory,
+) -> anyhow::Result<Option<Arc<Dashboard>>> {
     if !settings.dashboard.enabled {
         return Ok(None);
     }

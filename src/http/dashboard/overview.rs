@@ -88,12 +88,19 @@ pub async fn show(State(state): State<AppState>, Extension(op): Extension<Operat
         y_title: "subscribers",
         categories: days.iter().map(|d| d[5..].to_string()).collect(),
         series: vec![
-            Series { name: "joined".into(), values: joined },
-            Series { name: "left".into(), values: left },
+            Series {
+                name: "joined".into(),
+                values: joined,
+            },
+            Series {
+                name: "left".into(),
+                values: left,
+            },
         ],
         kind: Kind::Lines,
     };
-    let total = stats.active + stats.pending + stats.unsubscribed + stats.bounced + stats.complained;
+    let total =
+        stats.active + stats.pending + stats.unsubscribed + stats.bounced + stats.complained;
     let sends: Vec<SendRow> = sends.into_iter().map(SendRow::from).collect();
     d.render(
         StatusCode::OK,

@@ -54,10 +54,10 @@ async fn live(state: &AppState, send_id: i64, number: u32) -> crate::db::Result<
     let eta = match (progress.status, eta_seconds) {
         (s, _) if s.is_over() => "finished".to_string(),
         (crate::domain::SendStatus::Paused, _) => "paused".to_string(),
-        (_, Some(secs)) => humantime::format_duration(std::time::Duration::from_secs(
-            secs.max(1) as u64,
-        ))
-        .to_string(),
+        (_, Some(secs)) => {
+            humantime::format_duration(std::time::Duration::from_secs(secs.max(1) as u64))
+                .to_string()
+        }
         (_, None) if remaining == 0 => "finishing".to_string(),
         (_, None) => "not yet known".to_string(),
     };
@@ -179,12 +179,22 @@ pub async fn progress(
 ) -> Response {
     let summary = match state.db.send_summary(number).await {
         Ok(Some(s)) => s,
-        Ok(None) => return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no send"}))).into_response(),
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({"error": "no send"})),
+            )
+                .into_response();
+        }
         Err(e) => return db_failure(&state, &op, e),
     };
     match live(&state, summary.send_id, number).await {
         Ok(Some(live)) => Json(live).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no send"}))).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": "no send"})),
+        )
+            .into_response(),
         Err(e) => db_failure(&state, &op, e),
     }
 }
@@ -209,7 +219,11 @@ pub async fn control(
             );
         }
     };
-    match state.db.control_send(number, action, Source::Dashboard).await {
+    match state
+        .db
+        .control_send(number, action, Source::Dashboard)
+        .await
+    {
         Ok(_) => see_other(&format!("/admin/sends/{number}")),
         Err(e) => db_failure(&state, &op, e),
     }

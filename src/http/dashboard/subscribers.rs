@@ -52,7 +52,9 @@ pub async fn list(
         Ok(r) => r,
         Err(e) => return db_failure(&state, &op, e),
     };
-    let next_after = (rows.len() as u32 == PAGE).then(|| rows.last().map(|r| r.id)).flatten();
+    let next_after = (rows.len() as u32 == PAGE)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
     let next_url = next_after.map(|after| {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("q", &search)
@@ -62,7 +64,9 @@ pub async fn list(
         format!("/admin/subscribers?{query}")
     });
     let notice = match s.notice.as_deref() {
-        Some("erased") => "The subscriber was erased; a hash of the address is kept so no import adds it again.",
+        Some("erased") => {
+            "The subscriber was erased; a hash of the address is kept so no import adds it again."
+        }
         _ => "",
     };
     dashboard(&state).render(
@@ -124,7 +128,13 @@ async fn render_subscriber(
     let subscriber = match state.db.subscriber_by_id(id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return message(state, op, StatusCode::NOT_FOUND, "No such subscriber", &format!("There is no subscriber {id}."));
+            return message(
+                state,
+                op,
+                StatusCode::NOT_FOUND,
+                "No such subscriber",
+                &format!("There is no subscriber {id}."),
+            );
         }
         Err(e) => return db_failure(state, op, e),
     };
@@ -204,9 +214,17 @@ pub async fn change(
     match action.as_str() {
         "unsubscribe" => match state.db.unsubscribe(id, None, Source::Dashboard).await {
             Ok(Change::Done) => see_other(&format!("/admin/subscribers/{id}?notice=unsubscribed")),
-            Ok(Change::Unchanged) => see_other(&format!("/admin/subscribers/{id}?notice=unchanged")),
+            Ok(Change::Unchanged) => {
+                see_other(&format!("/admin/subscribers/{id}?notice=unchanged"))
+            }
             Ok(Change::Blocked(_)) => see_other(&format!("/admin/subscribers/{id}?notice=closed")),
-            Ok(Change::Unknown) => message(&state, &op, StatusCode::NOT_FOUND, "No such subscriber", &format!("There is no subscriber {id}.")),
+            Ok(Change::Unknown) => message(
+                &state,
+                &op,
+                StatusCode::NOT_FOUND,
+                "No such subscriber",
+                &format!("There is no subscriber {id}."),
+            ),
             Err(e) => db_failure(&state, &op, e),
         },
         "erase" => {
@@ -223,19 +241,40 @@ pub async fn change(
             }
             match state.db.remove_subscriber(id, Source::Dashboard).await {
                 Ok(Removed::Done { .. }) => see_other("/admin/subscribers?notice=erased"),
-                Ok(Removed::Unknown) => message(&state, &op, StatusCode::NOT_FOUND, "No such subscriber", &format!("There is no subscriber {id}.")),
+                Ok(Removed::Unknown) => message(
+                    &state,
+                    &op,
+                    StatusCode::NOT_FOUND,
+                    "No such subscriber",
+                    &format!("There is no subscriber {id}."),
+                ),
                 Err(e) => db_failure(&state, &op, e),
             }
         }
-        _ => message(&state, &op, StatusCode::NOT_FOUND, "No such action", "Subscribers can be unsubscribed or erased here."),
+        _ => message(
+            &state,
+            &op,
+            StatusCode::NOT_FOUND,
+            "No such action",
+            "Subscribers can be unsubscribed or erased here.",
+        ),
     }
 }
 
-pub async fn import_form(State(state): State<AppState>, Extension(op): Extension<Operator>) -> Response {
+pub async fn import_form(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+) -> Response {
     dashboard(&state).render(
         StatusCode::OK,
         "import.html",
-        page(&op, &state, "subscribers", "Import subscribers", context! {}),
+        page(
+            &op,
+            &state,
+            "subscribers",
+            "Import subscribers",
+            context! {},
+        ),
     )
 }
 
@@ -276,16 +315,30 @@ pub async fn import(
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return message(&state, &op, e.status(), "The upload did not arrive whole", &e.body_text()),
+            Err(e) => {
+                return message(
+                    &state,
+                    &op,
+                    e.status(),
+                    "The upload did not arrive whole",
+                    &e.body_text(),
+                );
+            }
         };
         let name = field.name().unwrap_or_default().to_string();
         if !csrf_ok {
             if name != "csrf" {
-                return refused(&state, "This form's security token is missing. Reload the page and try again.");
+                return refused(
+                    &state,
+                    "This form's security token is missing. Reload the page and try again.",
+                );
             }
             let value = field.text().await.unwrap_or_default();
             if !crate::operators::csrf_matches(&op.token, &value) {
-                return refused(&state, "This form's security token is out of date. Reload the page and try again.");
+                return refused(
+                    &state,
+                    "This form's security token is out of date. Reload the page and try again.",
+                );
             }
             csrf_ok = true;
             continue;
@@ -314,7 +367,13 @@ pub async fn import(
                     std::io::Result::Ok(())
                 };
                 if let Err(e) = written.await {
-                    return message(&state, &op, StatusCode::BAD_REQUEST, "The upload did not arrive whole", &e.to_string());
+                    return message(
+                        &state,
+                        &op,
+                        StatusCode::BAD_REQUEST,
+                        "The upload did not arrive whole",
+                        &e.to_string(),
+                    );
                 }
                 upload = Some((path, file_name));
             }
@@ -322,7 +381,13 @@ pub async fn import(
         }
     }
     let Some((path, file_name)) = upload else {
-        return message(&state, &op, StatusCode::UNPROCESSABLE_ENTITY, "No file", "Choose a CSV file to import.");
+        return message(
+            &state,
+            &op,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "No file",
+            "Choose a CSV file to import.",
+        );
     };
     let result = crate::subscribers::import(&state.db, &path.0, &options).await;
     let report = match result {
@@ -410,7 +475,13 @@ pub async fn export(
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "dashboard export");
-            return message(&state, &op, StatusCode::INTERNAL_SERVER_ERROR, "The export failed", "The log has the details.");
+            return message(
+                &state,
+                &op,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The export failed",
+                "The log has the details.",
+            );
         }
     };
     // The open file stays readable after its name is gone (on Unix), so the name goes now.
@@ -434,7 +505,10 @@ pub async fn export(
     );
     let mut response = Body::from_stream(stream).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).expect("ascii"),
