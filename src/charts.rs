@@ -239,8 +239,14 @@ mod tests {
         assert!(svg.starts_with("<svg role=\"img\""), "{svg}");
         assert!(svg.contains("aria-labelledby=\"c1-title c1-desc\""));
         assert!(svg.contains("<title id=\"c1-title\">Sent &lt;per&gt; minute</title>"));
-        assert!(svg.contains(">07:01"), "category labels on the x axis");
-        assert!(svg.contains(">minute (UTC)"), "axis title");
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim())
+            .collect();
+        assert!(texts.contains(&"07:01"), "category labels on the x axis: {texts:?}");
+        assert!(texts.contains(&"minute (UTC)"), "axis title: {texts:?}");
+        assert!(texts.contains(&"40"), "y ticks: {texts:?}");
         assert!(svg.contains("<polyline"), "a line");
         assert!(
             !svg.contains("style="),
