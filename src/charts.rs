@@ -244,7 +244,10 @@ mod tests {
             .skip(1)
             .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim())
             .collect();
-        assert!(texts.contains(&"07:01"), "category labels on the x axis: {texts:?}");
+        assert!(
+            texts.contains(&"07:01"),
+            "category labels on the x axis: {texts:?}"
+        );
         assert!(texts.contains(&"minute (UTC)"), "axis title: {texts:?}");
         assert!(texts.contains(&"40"), "y ticks: {texts:?}");
         assert!(svg.contains("<polyline"), "a line");
