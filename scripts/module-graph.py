@@ -23,10 +23,10 @@ LAYERS = [
     ("domain", ["domain"]),
     ("pure logic", ["issue_file", "bounce", "token"]),
     ("settings", ["config"]),
-    ("rendering", ["render", "message"]),
+    ("rendering", ["render", "message", "charts"]),
     ("data", ["db"]),
     ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
-                  "webhooks", "optin", "subscribers", "archive"]),
+                  "webhooks", "optin", "subscribers", "archive", "issues", "operators"]),
     ("interfaces", ["http", "startup", "cli", "main"]),
 ]
 

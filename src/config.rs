@@ -31,6 +31,23 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub webhooks: WebhookSettings,
     pub archive: ArchiveSettings,
+    pub dashboard: DashboardSettings,
+}
+
+/// The operator's web dashboard under `/admin` (sign-in with accounts made by
+/// `mailroom operators add`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// false: no `/admin` routes (404).
+    pub enabled: bool,
+    /// How long a sign-in lasts.
+    pub session_hours: u32,
+    /// Sign-in attempts allowed per client IP, and per operator name, within
+    /// `sign_in_window_seconds`; the allowance refills evenly over the window.
+    pub sign_in_per_ip: u32,
+    pub sign_in_per_account: u32,
+    pub sign_in_window_seconds: u64,
 }
 
 /// The public archive of sent issues: pages and feeds under `mailroom serve`, the "View in
@@ -509,6 +526,15 @@ impl Settings {
         anyhow::ensure!(
             key.is_empty() || key.expose().len() >= 32,
             "secrets.token_key must be at least 32 characters"
+        );
+        let d = &self.dashboard;
+        anyhow::ensure!(
+            (1..=24 * 90).contains(&d.session_hours),
+            "dashboard.session_hours must be between 1 and 2160"
+        );
+        anyhow::ensure!(
+            d.sign_in_per_ip > 0 && d.sign_in_per_account > 0 && d.sign_in_window_seconds > 0,
+            "dashboard.sign_in_per_ip, sign_in_per_account and sign_in_window_seconds must be at least 1"
         );
         let archive = &self.archive;
         let url = archive.base_url.trim();

@@ -12,10 +12,13 @@
 //! - [`db`] holds every SQL statement (SQLite via sqlx, migrations in `migrations/`).
 //! - [`optin`] sends double opt-in confirmations for the public subscribe form.
 //! - [`webhooks`] authenticates ESP relays' bounce and complaint webhooks and reads them.
+//! - [`operators`] signs dashboard operators in; [`charts`] draws its plots as SVG.
+//! - [`issues`] holds what the CLI, the API and the dashboard do to issues alike.
 //! - [`http`] and [`startup`] serve the HTTP surface; [`cli`] is the command line.
 
 pub mod archive;
 pub mod bounce;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -23,8 +26,10 @@ pub mod domain;
 pub mod http;
 pub mod inbound;
 pub mod issue_file;
+pub mod issues;
 pub mod message;
 pub mod metrics;
+pub mod operators;
 pub mod optin;
 pub mod pacing;
 pub mod render;

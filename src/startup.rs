@@ -47,6 +47,7 @@ impl Context {
             self.factory.keys().clone(),
             self.metrics.clone(),
             Arc::new(optin),
+            self.factory.clone(),
         )
     }
 
@@ -133,11 +134,15 @@ impl Application {
         let optin = state.optin.clone();
         // Forget idle clients now and then, so the per-IP limiter's memory stays bounded.
         let limiter = state.limiter.clone();
+        let dashboard = state.dashboard.clone();
         let pruner = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 limiter.retain_recent();
+                if let Some(dashboard) = &dashboard {
+                    dashboard.prune();
+                }
             }
         });
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -7,10 +7,7 @@ use clap::Subcommand;
 
 use crate::db::Source;
 use crate::db::issues::Imported;
-use crate::domain::SubscriberEmail;
-use crate::domain::{Schedule, ScheduleField};
-use crate::message::Recipient;
-use crate::render::Renderer;
+use crate::domain::ScheduleField;
 use crate::startup::Context;
 
 #[derive(Debug, Subcommand)]
@@ -144,18 +141,29 @@ pub(super) async fn run(ctx: &Context, command: IssueCommand) -> Result<()> {
             at,
             expire_after,
         } => {
-            let schedule =
-                Schedule::parse(at.as_deref(), expire_after.as_deref()).map_err(|e| {
+            let queued = crate::issues::queue_send(
+                &ctx.settings,
+                db,
+                number,
+                at.as_deref(),
+                expire_after.as_deref(),
+                Source::Cli,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::issues::QueueError::Schedule(e) => {
                     let flag = match e.field {
                         ScheduleField::At => "--at",
                         ScheduleField::ExpireAfter => "--expire-after",
                     };
                     anyhow::anyhow!("{flag} {e}")
-                })?;
-            ctx.settings
-                .check_unsubscribe_links()
-                .with_context(|| format!("issue #{number} not queued"))?;
-            let (_, total) = db.schedule_send(number, &schedule, Source::Cli).await?;
+                }
+                crate::issues::QueueError::Settings(e) => {
+                    e.context(format!("issue #{number} not queued"))
+                }
+                crate::issues::QueueError::Db(e) => e.into(),
+            })?;
+            let (schedule, total) = (queued.schedule, queued.deliveries);
             let when = schedule
                 .start_at
                 .map(|t| format!(" from {t}"))
@@ -181,30 +189,13 @@ pub(super) async fn preview(
     name: &str,
 ) -> Result<()> {
     let stored = ctx.db.require_issue(number).await?;
-    let email = SubscriberEmail::parse(email).with_context(|| format!("--email {email:?}"))?;
-    let renderer = Renderer::new(&ctx.settings.newsletter, ctx.settings.archive_url())?;
-    let rendered = renderer.render(&stored.issue)?;
-    // A sample delivery id of 0 and subscriber id of 0: its tokens verify but name no one.
-    let preview = ctx.factory.preview(
-        &rendered,
-        &Recipient {
-            delivery_id: 0,
-            subscriber_id: 0,
-            email: email.as_str(),
-            name,
-            nonce: "preview",
-            attributes: "{}",
-        },
-    )?;
+    let preview = crate::issues::preview(&ctx.settings, &ctx.factory, &stored, email, name)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let files = [
         ("issue.html", preview.html.into_bytes()),
         ("issue.txt", preview.text.into_bytes()),
-        ("issue.eml", preview.message.bytes),
-        (
-            "issue.mjml",
-            renderer.mjml_source(&stored.issue)?.into_bytes(),
-        ),
+        ("issue.eml", preview.eml),
+        ("issue.mjml", preview.mjml.into_bytes()),
     ];
     for (file, bytes) in files {
         let path = out.join(file);

@@ -6,6 +6,7 @@ mod bounces;
 mod db;
 mod ingest;
 mod issue;
+mod operators;
 mod send;
 mod subscribers;
 
@@ -23,6 +24,7 @@ pub use archive::ArchiveCommand;
 pub use bounces::BouncesCommand;
 pub use db::DbCommand;
 pub use issue::IssueCommand;
+pub use operators::OperatorCommand;
 pub use send::SendCommand;
 pub use subscribers::{NewStatus, SubscriberCommand};
 
@@ -93,6 +95,9 @@ pub enum Command {
     /// The public archive of sent issues: export it as static files.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// Accounts for the web dashboard (/admin): add, list, remove, change a password.
+    #[command(subcommand)]
+    Operators(OperatorCommand),
 }
 
 /// Runs the parsed command.
@@ -153,6 +158,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     bounces::stats(&ctx, days).await
                 }
                 Command::Archive(c) => archive::run(&ctx, c).await,
+                Command::Operators(c) => operators::run(&ctx, c).await,
                 Command::Serve { .. }
                 | Command::Db(_)
                 | Command::Bounces(BouncesCommand::Parse { .. }) => {

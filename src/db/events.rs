@@ -35,6 +35,15 @@ pub enum EventKind {
     Retry,
     Failed,
     Suppressed,
+    /// A dashboard operator account was created, changed or removed (detail: `operator`).
+    OperatorAdded,
+    OperatorPasswordChanged,
+    OperatorRemoved,
+    /// Dashboard sessions: sign-in, a refused sign-in, sign-out, sign-out everywhere.
+    OperatorSignedIn,
+    OperatorSignInRefused,
+    OperatorSignedOut,
+    OperatorSignedOutEverywhere,
 }
 
 impl EventKind {
@@ -61,6 +70,13 @@ impl EventKind {
             Self::Retry => "retry",
             Self::Failed => "failed",
             Self::Suppressed => "suppressed",
+            Self::OperatorAdded => "operator_added",
+            Self::OperatorPasswordChanged => "operator_password_changed",
+            Self::OperatorRemoved => "operator_removed",
+            Self::OperatorSignedIn => "operator_signed_in",
+            Self::OperatorSignInRefused => "operator_sign_in_refused",
+            Self::OperatorSignedOut => "operator_signed_out",
+            Self::OperatorSignedOutEverywhere => "operator_signed_out_everywhere",
         }
     }
 }
@@ -81,6 +97,8 @@ pub enum Source {
     Mailto,
     /// An operator, through the CLI or the admin API.
     Admin,
+    /// An operator signed in to the web dashboard (/admin).
+    Dashboard,
     /// The public subscribe form (or its JSON twin) and the confirmation page.
     Form,
     /// An ESP relay's bounce or complaint webhook.
@@ -103,6 +121,7 @@ impl Source {
             Self::Page => "page",
             Self::Mailto => "mailto",
             Self::Admin => "admin",
+            Self::Dashboard => "dashboard",
             Self::Form => "form",
             Self::Webhook(p) => p.source(),
             Self::Dsn => "dsn",

@@ -5,11 +5,13 @@
 
 pub mod archive;
 pub mod bounces;
+pub mod dashboard;
 pub mod deliveries;
 mod error;
 pub mod events;
 pub mod issues;
 pub mod maintenance;
+pub mod operators;
 pub mod optin;
 pub mod subscribers;
 pub mod unsubscribe;

@@ -14,7 +14,8 @@ use super::api::{ApiError, ApiResult, OptionalJson};
 use crate::db::Source;
 use crate::db::issues::Imported;
 use crate::domain::Issue;
-use crate::domain::{Schedule, ScheduleField, SendAction};
+use crate::domain::{ScheduleField, SendAction};
+use crate::issues::QueueError;
 
 async fn require_issue(
     state: &AppState,
@@ -101,22 +102,27 @@ pub async fn send_issue(
 ) -> ApiResult {
     require_issue(&state, number).await?;
     let request = body.unwrap_or_default();
-    let schedule = Schedule::parse(request.at.as_deref(), request.expire_after.as_deref())
-        .map_err(|e| {
+    let queued = crate::issues::queue_send(
+        &state.settings,
+        &state.db,
+        number,
+        request.at.as_deref(),
+        request.expire_after.as_deref(),
+        Source::Admin,
+    )
+    .await
+    .map_err(|e| match e {
+        QueueError::Schedule(e) => {
             let field = match e.field {
                 ScheduleField::At => "at",
                 ScheduleField::ExpireAfter => "expire_after",
             };
             ApiError::unprocessable(format!("{field}: {e}"))
-        })?;
-    state
-        .settings
-        .check_unsubscribe_links()
-        .map_err(|e| ApiError::unprocessable(format!("{e:#}")))?;
-    let (_, total) = state
-        .db
-        .schedule_send(number, &schedule, Source::Admin)
-        .await?;
+        }
+        QueueError::Settings(e) => ApiError::unprocessable(format!("{e:#}")),
+        QueueError::Db(e) => e.into(),
+    })?;
+    let (schedule, total) = (queued.schedule, queued.deliveries);
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -6,6 +6,7 @@ mod admin_subscribers;
 mod api;
 mod archive;
 mod client_ip;
+mod dashboard;
 mod pages;
 mod subscribe;
 mod unsubscribe;
@@ -31,6 +32,7 @@ use subtle::ConstantTimeEq;
 use crate::archive::Archive;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::message::MessageFactory;
 use crate::metrics::Metrics;
 use crate::optin::Confirmations;
 use crate::token::TokenKeys;
@@ -64,6 +66,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The public archive's pages and feeds; `None` when `archive.enabled` is false.
     pub archive: Option<Arc<Archive>>,
+    /// The operator's dashboard under /admin; `None` when `dashboard.enabled` is false.
+    pub dashboard: Option<Arc<dashboard::Dashboard>>,
 }
 
 impl AppState {
@@ -75,6 +79,7 @@ impl AppState {
         keys: TokenKeys,
         metrics: Arc<Metrics>,
         optin: Arc<Confirmations>,
+        factory: MessageFactory,
     ) -> anyhow::Result<Self> {
         let http = &settings.http;
         let token = &settings.admin.token;
@@ -99,6 +104,7 @@ impl AppState {
             bounce_policy: crate::domain::Policy::from(&settings.bounces),
             settings: Arc::new(settings.clone()),
             archive,
+            dashboard: dashboard::build(settings, factory)?,
             pages: Arc::new(Pages::new()?),
             client_address: Arc::new(client_ip::ClientAddress::new(http)),
             limiter: Arc::new(RateLimiter::keyed(
@@ -171,8 +177,13 @@ pub fn router(state: AppState) -> Router {
             .route("/feed.json", get(archive::json_feed))
             .layer(middleware::from_fn(archive::headers));
     }
+    let admin_pages = match state.dashboard {
+        Some(_) => dashboard::routes(&state),
+        None => Router::new(),
+    };
     Router::new()
         .route("/healthz", get(health))
+        .merge(admin_pages)
         .merge(public)
         .merge(archive)
         .merge(webhooks)
@@ -228,7 +239,10 @@ async fn webhook_rate_limit(
 }
 
 /// 429 with Retry-After when `ip` is past `limiter`'s quota.
-fn over_limit(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: Option<IpAddr>) -> Option<Response> {
+pub(crate) fn over_limit<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    ip: Option<K>,
+) -> Option<Response> {
     if let Some(Err(not_until)) = ip.map(|ip| limiter.check_key(&ip)) {
         let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
         let seconds = not_until.wait_time_from(now).as_secs().max(1).to_string();

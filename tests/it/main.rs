@@ -15,6 +15,7 @@ mod bounces_mta;
 mod cli;
 mod concurrency;
 mod crash;
+mod dashboard;
 mod delivery;
 mod dkim;
 mod faults;
