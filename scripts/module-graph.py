@@ -26,7 +26,7 @@ LAYERS = [
     ("rendering", ["render", "message"]),
     ("data", ["db"]),
     ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
-                  "webhooks", "optin", "subscribers", "archive"]),
+                  "webhooks", "optin", "subscribers", "archive", "clicks"]),
     ("interfaces", ["http", "startup", "cli", "main"]),
 ]
 
