@@ -188,7 +188,8 @@ impl Db {
     }
 
     /// Erases a subscriber on request (GDPR art. 17): the row, their deliveries, their
-    /// events and their clicks go; a hash of the address stays so no import or API call re-adds them.
+    /// events and their clicks go; a hash of the address stays so no import or API call
+    /// re-adds them.
     pub async fn remove_subscriber(&self, id: i64, from: Source) -> Result<Removed> {
         let mut tx = self.begin_write().await?;
         let row: Option<(String, SubscriberStatus)> =

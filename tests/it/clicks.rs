@@ -5,7 +5,7 @@ use mail_parser::MessageParser;
 use mailroom::token::{ClickClaim, TokenKeys, UnsubscribeClaim};
 
 use crate::app::{TestApp, spawn_app, spawn_app_with};
-use crate::helpers::{Http, Sql, TOKEN_KEY, repo_path};
+use crate::helpers::{Http, Instance, Sql, TOKEN_KEY, repo_path};
 
 const LIST: &str = "email,name\nkim@example.org,Kim\nlee@example.org,Lee\n";
 const ADMIN: &str = "admin-token-for-tests-0123456789";
@@ -544,4 +544,27 @@ fn stats_are_shown_by_the_cli_and_the_api() {
     );
     let missing = app.fails(&["issue", "stats", "999"]);
     assert!(missing.contains("there is no issue #999"), "{missing}");
+}
+
+#[test]
+fn bad_analytics_settings_are_refused_by_name() {
+    for (setting, expected) in [
+        (
+            "burst_fraction = 1.5",
+            "analytics.burst_fraction must be above 0 and at most 1",
+        ),
+        (
+            "burst_min_links = 1",
+            "analytics.burst_min_links must be at least 2",
+        ),
+        (
+            "scanner_user_agents = [\"\"]",
+            "analytics.scanner_user_agents must not contain empty entries",
+        ),
+        ("clicks = \"yes\"", "clicks"),
+    ] {
+        let i = Instance::with_config(&format!("[analytics]\n{setting}\n"));
+        let error = i.fails(&["issue", "list"]);
+        assert!(error.contains(expected), "{setting}: {error}");
+    }
 }
