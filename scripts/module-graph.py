@@ -26,7 +26,7 @@ LAYERS = [
     ("rendering", ["render", "message", "charts"]),
     ("data", ["db"]),
     ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
-                  "webhooks", "optin", "subscribers", "archive", "issues", "operators"]),
+                  "webhooks", "optin", "subscribers", "archive", "issues", "operators", "clicks"]),
     ("interfaces", ["http", "startup", "cli", "main"]),
 ]
 

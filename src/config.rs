@@ -32,6 +32,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub archive: ArchiveSettings,
     pub dashboard: DashboardSettings,
+    pub analytics: AnalyticsSettings,
 }
 
 /// The operator's web dashboard under `/admin` (sign-in with accounts made by
@@ -48,6 +49,30 @@ pub struct DashboardSettings {
     pub sign_in_per_ip: u32,
     pub sign_in_per_account: u32,
     pub sign_in_window_seconds: u64,
+}
+
+/// Click counts per item (`/c/{token}` links). Off by default; see the README's "Click
+/// counts" section for what is stored and how machine clicks are told apart.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    /// Item links in the HTML part go through `newsletter.base_url/c/TOKEN`.
+    pub clicks: bool,
+    /// The plain-text part's item links too (they are long and visible there).
+    pub text_links: bool,
+    /// Keep each click with its subscriber (erased with them); otherwise aggregates only.
+    pub per_subscriber: bool,
+    /// A click this soon after its delivery was sent is a machine's.
+    pub scanner_window_seconds: u64,
+    /// Clicks of one delivery within this many seconds form a burst…
+    pub burst_seconds: u64,
+    /// …which is a machine's once it covers at least this many different links…
+    pub burst_min_links: u32,
+    /// …and at least this share of the message's links.
+    pub burst_fraction: f64,
+    /// Further user-agent substrings (case-insensitive) that mark a machine, on top of the
+    /// built-in list in `clicks::SCANNER_AGENTS`.
+    pub scanner_user_agents: Vec<String>,
 }
 
 /// The public archive of sent issues: pages and feeds under `mailroom serve`, the "View in
@@ -549,6 +574,23 @@ impl Settings {
         anyhow::ensure!(
             (1..=1000).contains(&archive.feed_items),
             "archive.feed_items must be between 1 and 1000"
+        );
+        let analytics = &self.analytics;
+        anyhow::ensure!(
+            analytics.burst_fraction > 0.0 && analytics.burst_fraction <= 1.0,
+            "analytics.burst_fraction must be above 0 and at most 1, got {}",
+            analytics.burst_fraction
+        );
+        anyhow::ensure!(
+            analytics.burst_min_links >= 2,
+            "analytics.burst_min_links must be at least 2: one click is never a burst"
+        );
+        anyhow::ensure!(
+            analytics
+                .scanner_user_agents
+                .iter()
+                .all(|a| !a.trim().is_empty()),
+            "analytics.scanner_user_agents must not contain empty entries (they would match every request)"
         );
         Ok(())
     }

@@ -31,7 +31,7 @@ pub fn preview(
     name: &str,
 ) -> Result<IssuePreview> {
     let email = SubscriberEmail::parse(email).with_context(|| format!("--email {email:?}"))?;
-    let renderer = Renderer::new(&settings.newsletter, settings.archive_url())?;
+    let renderer = Renderer::for_list_mail(settings)?;
     let rendered = renderer.render(&stored.issue)?;
     let preview = factory.preview(
         &rendered,

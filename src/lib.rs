@@ -10,6 +10,8 @@
 //! - [`worker`] claims due deliveries, rate-limits, sends and records outcomes.
 //! - [`bounce`] reads bounces and complaints: who failed, why, hard or soft.
 //! - [`db`] holds every SQL statement (SQLite via sqlx, migrations in `migrations/`).
+//! - [`clicks`] follows and counts clicks on item links (`/c/TOKEN`), people apart from
+//!   scanners.
 //! - [`optin`] sends double opt-in confirmations for the public subscribe form.
 //! - [`webhooks`] authenticates ESP relays' bounce and complaint webhooks and reads them.
 //! - [`operators`] signs dashboard operators in; [`charts`] draws its plots as SVG.
@@ -20,6 +22,7 @@ pub mod archive;
 pub mod bounce;
 pub mod charts;
 pub mod cli;
+pub mod clicks;
 pub mod config;
 pub mod db;
 pub mod domain;

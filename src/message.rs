@@ -16,8 +16,8 @@ use lettre::{Address, Message};
 
 use crate::config::{DkimAlgorithm, DkimSettings, Settings};
 use crate::domain::message_id;
-use crate::render::{Personal, RenderedConfirmation, RenderedIssue};
-use crate::token::{TokenKeys, UnsubscribeClaim};
+use crate::render::{ClickLinks, Personal, RenderedConfirmation, RenderedIssue};
+use crate::token::{ClickClaim, TokenKeys, UnsubscribeClaim};
 
 /// Who a message goes to, and the delivery it belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +57,9 @@ pub struct MessageFactory {
     list_id: String,
     list_slug: String,
     base_url: String,
+    /// `{base_url}/c/`, as is and escaped for an HTML attribute.
+    click_prefix: String,
+    click_prefix_html: String,
     unsubscribe_domain: String,
     bounce_domain: String,
     id_domain: String,
@@ -103,7 +106,12 @@ impl MessageFactory {
         );
         let dkim =
             dkim_config(&settings.dkim, from_address.domain(), reply_to.is_some())?.map(Arc::new);
+        let click_prefix = format!("{}/c/", n.base_url.trim_end_matches('/'));
+        let mut click_prefix_html = String::new();
+        crate::render::escape_html_into(&mut click_prefix_html, &click_prefix);
         Ok(Self {
+            click_prefix,
+            click_prefix_html,
             dkim,
             id_domain: from_address.domain().to_string(),
             from: Mailbox::new(
@@ -188,7 +196,13 @@ impl MessageFactory {
                 "" | "{}" => None,
                 json => serde_json::from_str(json).ok(),
             };
+        let clicks = DeliveryClicks {
+            factory: self,
+            issue_number: issue.number,
+            delivery_id: r.delivery_id,
+        };
         let personal = Personal {
+            clicks: Some(&clicks),
             attributes: attributes.as_ref(),
             name: if r.name.is_empty() {
                 &self.default_name
@@ -310,6 +324,35 @@ impl MessageFactory {
             message_id,
             unsubscribe_url: String::new(),
         })
+    }
+}
+
+/// One delivery's counted item links, `{base_url}/c/TOKEN`, written only for the parts
+/// whose item links the renderer left as placeholders (`analytics.clicks`).
+#[derive(Debug)]
+struct DeliveryClicks<'a> {
+    factory: &'a MessageFactory,
+    issue_number: u32,
+    delivery_id: i64,
+}
+
+impl ClickLinks for DeliveryClicks<'_> {
+    fn write_link(&self, out: &mut String, item: u16, html: bool) {
+        let f = self.factory;
+        out.push_str(if html {
+            &f.click_prefix_html
+        } else {
+            &f.click_prefix
+        });
+        // Base32 in lower case: nothing to escape.
+        f.keys.click_into(
+            out,
+            ClickClaim {
+                issue_number: self.issue_number,
+                item,
+                delivery_id: self.delivery_id,
+            },
+        );
     }
 }
 

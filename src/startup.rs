@@ -113,6 +113,11 @@ impl Application {
         self.state.optin.clone()
     }
 
+    /// The click counter the server uses, whose clock tests move forward.
+    pub fn clicks(&self) -> Arc<crate::clicks::Clicks> {
+        self.state.clicks.clone()
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()

@@ -101,7 +101,7 @@ impl Worker {
             db,
             transport: Arc::new(Transport::from_settings(settings)?),
             factory: Arc::new(factory),
-            renderer: Renderer::new(&settings.newsletter, settings.archive_url())?,
+            renderer: Renderer::for_list_mail(settings)?,
             settings: d.clone(),
             bounce_policy: Policy::from(&settings.bounces),
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),

@@ -27,6 +27,14 @@ pub enum IssueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Click results per item (with `analytics.clicks`): human clicks, unique readers,
+    /// click-through (unique readers / delivered) and machine clicks.
+    Stats {
+        number: u32,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Freeze an issue's content (its hash is recorded); needed before sending.
     Finalize { number: u32 },
     /// Write issue.html, issue.txt and issue.eml for a sample subscriber into a folder.
@@ -116,6 +124,21 @@ pub(super) async fn run(ctx: &Context, command: IssueCommand) -> Result<()> {
                 println!("\nsend: {}", serde_json::to_string(&p)?);
             }
         }
+        IssueCommand::Stats { number, json } => {
+            let stored = db.require_issue(number).await?;
+            let items = crate::clicks::item_clicks(db, number).await?;
+            let delivered = db.delivered_count(stored.id).await?;
+            if json {
+                let out = serde_json::json!({
+                    "number": number,
+                    "delivered": delivered,
+                    "items": items,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(());
+            }
+            print!("{}", stats_table(number, delivered, &items));
+        }
         IssueCommand::Finalize { number } => {
             let (changed, s) = db.finalize_issue(number, Source::Cli).await?;
             let hash = s.content_hash.unwrap_or_default();
@@ -179,6 +202,56 @@ pub(super) async fn run(ctx: &Context, command: IssueCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `issue stats` table: one row per item with a link, in issue order.
+fn stats_table(number: u32, delivered: i64, items: &[crate::clicks::ItemClicks]) -> String {
+    use std::fmt::Write;
+    let mut out = format!("Issue #{number}: {delivered} delivered\n");
+    if items.is_empty() {
+        out.push_str("no item has a link\n");
+        return out;
+    }
+    // Titles are cut so that a row fits a terminal; --json has them whole.
+    let cut = |s: &str, n: usize| -> String {
+        if s.chars().count() <= n {
+            s.to_string()
+        } else {
+            let mut t: String = s.chars().take(n - 1).collect();
+            t.push('\u{2026}');
+            t
+        }
+    };
+    let section_width = items
+        .iter()
+        .map(|i| i.section.chars().count().min(24))
+        .max()
+        .unwrap_or(0)
+        .max("section".len());
+    let title_width = items
+        .iter()
+        .map(|i| i.title.chars().count().min(48))
+        .max()
+        .unwrap_or(0)
+        .max("item".len());
+    let _ = writeln!(
+        out,
+        "{:<section_width$}  {:<title_width$}  {:>6}  {:>7}  {:>8}  {:>7}",
+        "section", "item", "human", "unique", "through", "machine"
+    );
+    for i in items {
+        let _ = writeln!(
+            out,
+            "{:<section_width$}  {:<title_width$}  {:>6}  {:>7}  {:>7.1}%  {:>7}",
+            cut(&i.section, 24),
+            cut(&i.title, 48),
+            i.human_clicks,
+            i.unique_humans,
+            i.click_through * 100.0,
+            i.machine_clicks
+        );
+    }
+    out
 }
 
 pub(super) async fn preview(

@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod bounces;
+pub mod clicks;
 pub mod dashboard;
 pub mod deliveries;
 mod error;

@@ -187,8 +187,9 @@ impl Db {
         Ok(created)
     }
 
-    /// Erases a subscriber on request (GDPR art. 17): the row, their deliveries and their
-    /// events go; a hash of the address stays so no import or API call re-adds them.
+    /// Erases a subscriber on request (GDPR art. 17): the row, their deliveries, their
+    /// events and their clicks go; a hash of the address stays so no import or API call
+    /// re-adds them.
     pub async fn remove_subscriber(&self, id: i64, from: Source) -> Result<Removed> {
         let mut tx = self.begin_write().await?;
         let row: Option<(String, SubscriberStatus)> =
@@ -213,7 +214,12 @@ impl Db {
         .bind(&at)
         .execute(&mut *tx)
         .await?;
+        // Click history kept per subscriber goes with them; so does the (delivery, item)
+        // set behind the unique counts, whose rows name their deliveries. The per-item
+        // aggregates stay: they name no one.
         for statement in [
+            "DELETE FROM click_events WHERE subscriber_id = ?1",
+            "DELETE FROM click_seen WHERE delivery_id IN (SELECT id FROM deliveries WHERE subscriber_id = ?1)",
             "DELETE FROM events WHERE subscriber_id = ?1",
             "DELETE FROM events WHERE delivery_id IN (SELECT id FROM deliveries WHERE subscriber_id = ?1)",
             "DELETE FROM deliveries WHERE subscriber_id = ?1",

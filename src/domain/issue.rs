@@ -50,6 +50,12 @@ impl Issue {
         self.sections.iter().map(|s| s.items.len()).sum()
     }
 
+    /// Every item across sections, in order. An item's position here is its index in
+    /// click tokens, stable once the issue is finalized.
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.sections.iter().flat_map(|s| s.items.iter())
+    }
+
     /// Every control character in the issue's text, by field and line within the field.
     /// None belongs in a newsletter: MJML and XML refuse most of them, so an issue holding
     /// one could not be rendered at send time. Line feeds and tabs are text.

@@ -1,5 +1,6 @@
 //! Domain types: parsed once at the boundary, trusted everywhere after.
 
+mod click;
 mod delivery;
 mod email;
 mod issue;
@@ -10,6 +11,7 @@ mod schedule;
 mod subscriber;
 mod suppression;
 
+pub use click::MachineReason;
 pub use delivery::{Bounce, BounceKind, DeliveryStatus, Outcome, SendStatus};
 pub use email::SubscriberEmail;
 pub use issue::{

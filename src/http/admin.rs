@@ -72,6 +72,14 @@ pub async fn get_issue(State(state): State<AppState>, Path(number): Path<u32>) -
     Ok(Json(stored).into_response())
 }
 
+/// GET /api/issues/{number}/clicks: click results per item (see `clicks::item_clicks`).
+pub async fn issue_clicks(State(state): State<AppState>, Path(number): Path<u32>) -> ApiResult {
+    let stored = require_issue(&state, number).await?;
+    let items = crate::clicks::item_clicks(&state.db, number).await?;
+    let delivered = state.db.delivered_count(stored.id).await?;
+    Ok(Json(json!({ "number": number, "delivered": delivered, "items": items })).into_response())
+}
+
 /// POST /api/issues/{number}/finalize
 pub async fn finalize_issue(State(state): State<AppState>, Path(number): Path<u32>) -> ApiResult {
     require_issue(&state, number).await?;

@@ -5,6 +5,7 @@ mod admin;
 mod admin_subscribers;
 mod api;
 mod archive;
+mod clicks;
 mod client_ip;
 mod dashboard;
 mod pages;
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::archive::Archive;
+use crate::clicks::Clicks;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::message::MessageFactory;
@@ -68,6 +70,8 @@ pub struct AppState {
     pub archive: Option<Arc<Archive>>,
     /// The operator's dashboard under /admin; `None` when `dashboard.enabled` is false.
     pub dashboard: Option<Arc<dashboard::Dashboard>>,
+    /// Follows and counts `/c/` links.
+    pub clicks: Arc<Clicks>,
 }
 
 impl AppState {
@@ -92,6 +96,7 @@ impl AppState {
             None
         };
         Ok(Self {
+            clicks: Arc::new(Clicks::new(db.clone(), &settings.analytics)),
             db,
             webhooks: Arc::new(Webhooks::new(&settings.webhooks, keys.clone())?),
             keys,
@@ -128,6 +133,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT));
+    // Served even when analytics.clicks is off: links already in inboxes keep working.
+    // Not behind `rate_limit`: a reader's click always goes through (see `clicks::follow`).
+    let clicks = Router::new()
+        .route("/c/{token}", get(clicks::follow))
+        .layer(middleware::from_fn(security_headers));
     // Under a per-IP limit of their own, more generous than the public pages' (relays post
     // from a few addresses in bursts); every request is authenticated before it reaches the
     // database.
@@ -145,6 +155,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::list_issues).post(admin::import_issue),
         )
         .route("/api/issues/{number}", get(admin::get_issue))
+        .route("/api/issues/{number}/clicks", get(admin::issue_clicks))
         .route("/api/issues/{number}/finalize", post(admin::finalize_issue))
         .route("/api/issues/{number}/send", post(admin::send_issue))
         .route("/api/sends/{number}", get(admin::send_progress))
@@ -185,6 +196,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .merge(admin_pages)
         .merge(public)
+        .merge(clicks)
         .merge(archive)
         .merge(webhooks)
         .merge(admin)

@@ -32,6 +32,8 @@ pub enum PageState {
     ConfirmExpired,
     /// A bad confirmation token.
     ConfirmInvalid,
+    /// A bad or unknown click-count link (`/c/…`).
+    LinkInvalid,
 }
 
 impl PageState {
@@ -48,6 +50,7 @@ impl PageState {
             Self::Subscribed => ("subscribed", "You are subscribed"),
             Self::ConfirmExpired => ("confirm-expired", "This link has expired"),
             Self::ConfirmInvalid => ("confirm-invalid", "This link is not valid"),
+            Self::LinkInvalid => ("link-invalid", "This link is not valid"),
         }
     }
 }

@@ -17,7 +17,7 @@ pub use confirm::RenderedConfirmation;
 pub use markdown::{to_html as markdown_to_html, to_text as markdown_to_text};
 pub use templates::Templates;
 
-use crate::config::NewsletterSettings;
+use crate::config::{AnalyticsSettings, NewsletterSettings, Settings};
 use crate::domain::Issue;
 
 /// Width plain-text parts are wrapped at (RFC 3676 suggests under 78).
@@ -31,10 +31,19 @@ enum Var {
     UnsubscribeUrl,
     /// `subscriber.attributes.KEY`: the marker carries the key in hex, ended by `z`.
     Attribute(String),
+    /// An item's link when click counts are on: the marker carries the item's index in
+    /// decimal, ended by `z`. `url` is the item's own, written when no [`ClickLinks`] is
+    /// given (a message built without a delivery to name).
+    Click {
+        item: u16,
+        url: String,
+    },
 }
 
 /// Marks an attribute placeholder after the prefix; not a prefix of any name in `VARS`.
 const ATTRIBUTE: &str = "attr";
+/// Marks an item link's placeholder after the prefix.
+const CLICK: &str = "click";
 
 const VARS: [(Var, &str); 3] = [
     (Var::Name, "name"),
@@ -50,6 +59,15 @@ pub struct Personal<'a> {
     pub unsubscribe_url: &'a str,
     /// The subscriber's attributes (a JSON object); `None` or a missing key fills in nothing.
     pub attributes: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// Writes the recipient's counted link for an item; `None` leaves item links direct.
+    pub clicks: Option<&'a dyn ClickLinks>,
+}
+
+/// Writes one recipient's link for an item whose link is counted (`/c/TOKEN`), straight
+/// into the message: it runs once per item per message, on the delivery's hot path.
+pub trait ClickLinks: std::fmt::Debug {
+    /// Appends the link for item `item`; `html`: escaped for an attribute value.
+    fn write_link(&self, out: &mut String, item: u16, html: bool);
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +85,13 @@ pub struct Personalizable {
 }
 
 impl Personalizable {
-    fn split(rendered: &str, marker_prefix: &str, escape_html: bool) -> Self {
+    /// `item_urls[i]` is item `i`'s URL (items numbered across sections, in order).
+    fn split(
+        rendered: &str,
+        marker_prefix: &str,
+        escape_html: bool,
+        item_urls: &[Option<&str>],
+    ) -> Self {
         let mut pieces = Vec::new();
         let mut rest = rendered;
         while let Some(at) = rest.find(marker_prefix) {
@@ -75,6 +99,15 @@ impl Personalizable {
             if let Some((key, len)) = attribute_marker(after) {
                 pieces.push(Piece::Literal(rest[..at].to_string()));
                 pieces.push(Piece::Var(Var::Attribute(key)));
+                rest = &after[len..];
+                continue;
+            }
+            if let Some((item, url, len)) = click_marker(after, item_urls) {
+                pieces.push(Piece::Literal(rest[..at].to_string()));
+                pieces.push(Piece::Var(Var::Click {
+                    item,
+                    url: url.to_string(),
+                }));
                 rest = &after[len..];
                 continue;
             }
@@ -110,6 +143,11 @@ impl Personalizable {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
+                Piece::Var(Var::Click { item, url }) => match p.clicks {
+                    Some(links) => links.write_link(&mut out, *item, self.escape_html),
+                    None if self.escape_html => escape_html_into(&mut out, url),
+                    None => out.push_str(url),
+                },
                 Piece::Var(var) => {
                     let attribute;
                     let value = match var {
@@ -124,6 +162,7 @@ impl Personalizable {
                             };
                             &attribute
                         }
+                        Var::Click { .. } => unreachable!("matched above"),
                     };
                     if self.escape_html {
                         escape_html_into(&mut out, value);
@@ -212,6 +251,24 @@ pub struct Renderer {
     newsletter: NewsletterSettings,
     /// The public archive's address, for each issue's "View in your browser" link.
     archive_url: Option<String>,
+    /// Which parts' item links become per-recipient counted links.
+    click_links: ClickParts,
+}
+
+/// The parts whose item links are counted (`analytics.clicks`, `analytics.text_links`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClickParts {
+    pub html: bool,
+    pub text: bool,
+}
+
+impl ClickParts {
+    pub fn from_settings(a: &AnalyticsSettings) -> Self {
+        Self {
+            html: a.clicks,
+            text: a.clicks && a.text_links,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -252,7 +309,11 @@ struct SectionView {
 #[derive(Serialize)]
 struct ItemView {
     title: String,
+    /// The link to put in the message: the counted link's placeholder when clicks are
+    /// counted in this part.
     url: Option<String>,
+    /// The item's own URL, for templates that show it as text.
+    direct_url: Option<String>,
     blurb: Value,
 }
 
@@ -282,6 +343,16 @@ impl minijinja::value::Object for AttributeMarkers {
     }
 }
 
+/// Reads `click<decimal>z` at the start of `after`: the item, its URL and the marker's
+/// length. An index with no URL is not ours, and stays text.
+fn click_marker<'u>(after: &str, item_urls: &[Option<&'u str>]) -> Option<(u16, &'u str, usize)> {
+    let digits = after.strip_prefix(CLICK)?;
+    let end = digits.find('z')?;
+    let item: u16 = digits[..end].parse().ok()?;
+    let url = (*item_urls.get(usize::from(item))?)?;
+    Some((item, url, CLICK.len() + end + 1))
+}
+
 /// Reads `attr<hex>z` at the start of `after`: the key and the marker's length.
 fn attribute_marker(after: &str) -> Option<(String, usize)> {
     let hex = after.strip_prefix(ATTRIBUTE)?;
@@ -301,7 +372,21 @@ impl Renderer {
             templates,
             newsletter: newsletter.clone(),
             archive_url,
+            click_links: ClickParts::default(),
         })
+    }
+
+    /// The renderer of list mail as `settings` configure it: the archive link, and item
+    /// links counted when `analytics.clicks` is on.
+    pub fn for_list_mail(settings: &Settings) -> Result<Self> {
+        Ok(Self::new(&settings.newsletter, settings.archive_url())?
+            .with_click_links(ClickParts::from_settings(&settings.analytics)))
+    }
+
+    /// Item links in `parts` become placeholders for per-recipient counted links.
+    pub fn with_click_links(mut self, parts: ClickParts) -> Self {
+        self.click_links = parts;
+        self
     }
 
     /// Where issue `number` can be read on the web, if the archive is on.
@@ -321,11 +406,12 @@ impl Renderer {
         let text = self
             .fill(issue, &prefix, Format::Text)
             .context("filling the text template")?;
+        let item_urls: Vec<Option<&str>> = issue.items().map(|i| i.url.as_deref()).collect();
         Ok(RenderedIssue {
             number: issue.number,
             subject: issue.subject.clone(),
-            html: Personalizable::split(&html, &prefix, true),
-            text: Personalizable::split(&text, &prefix, false),
+            html: Personalizable::split(&html, &prefix, true, &item_urls),
+            text: Personalizable::split(&text, &prefix, false, &item_urls),
         })
     }
 
@@ -339,6 +425,22 @@ impl Renderer {
         let md = |source: &str| match format {
             Format::Html => Value::from_safe_string(markdown::to_html(source)),
             Format::Text => Value::from(markdown::to_text(source, TEXT_WIDTH)),
+        };
+        let counted = match format {
+            Format::Html => self.click_links.html,
+            Format::Text => self.click_links.text,
+        };
+        // Items are numbered across sections, in order: the index a click token names.
+        let mut index = 0usize;
+        let mut link = |url: &Option<String>| {
+            let n = index;
+            index += 1;
+            match url {
+                Some(_) if counted && n <= usize::from(u16::MAX) => {
+                    Some(marker(&format!("{CLICK}{n}z")))
+                }
+                url => url.clone(),
+            }
         };
         let ctx = TemplateContext {
             newsletter: NewsletterView {
@@ -365,7 +467,8 @@ impl Renderer {
                             .iter()
                             .map(|i| ItemView {
                                 title: i.title.clone(),
-                                url: i.url.clone(),
+                                url: link(&i.url),
+                                direct_url: i.url.clone(),
                                 blurb: md(&i.blurb),
                             })
                             .collect(),

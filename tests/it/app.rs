@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Parser;
+use mailroom::clicks::Clicks;
 use mailroom::config::Settings;
 use mailroom::db::Db;
 use mailroom::optin::Confirmations;
@@ -52,6 +53,7 @@ pub struct TestApp {
     /// The worker a `serve` would run, stepped by the test instead.
     worker: Option<Worker>,
     optin: Option<Arc<Confirmations>>,
+    clicks: Arc<Clicks>,
     shutdown: watch::Sender<bool>,
     server: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     runtime: Option<Runtime>,
@@ -77,6 +79,7 @@ impl TestApp {
         // relay connections carry over from one batch to the next.
         let worker = app.context().worker().expect("the worker starts");
         let optin = app.confirmations();
+        let clicks = app.clicks();
         let (shutdown, stop) = watch::channel(false);
         // `run_until_stopped` serves with connect info, which the per-IP limit and the
         // consent record need. It runs on a thread of its own, as `serve` runs it on its
@@ -90,6 +93,7 @@ impl TestApp {
             client: http_client(),
             worker: Some(worker),
             optin: Some(optin),
+            clicks,
             shutdown,
             server: Some(server),
             runtime: Some(runtime),
@@ -128,6 +132,11 @@ impl TestApp {
     pub fn confirmations_sent(&self) {
         let optin = self.optin.as_ref().expect("running");
         self.block_on(optin.drain(Duration::from_secs(30)));
+    }
+
+    /// The server's click counter: `skip_time` plays a reader coming back later.
+    pub fn clicks(&self) -> &Clicks {
+        &self.clicks
     }
 
     /// A send's progress, as the admin API shows it (`GET /api/sends/NUMBER`).

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use crate::app::{TestApp, spawn_app, spawn_app_with};
 use crate::helpers::{Http, Instance, Reply, Sql, chromium, mailroom_command, repo_path};
 
-const OPERATOR: &str = "ops";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const OPERATOR: &str = "ops";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// `mailroom operators add NAME --password-stdin`, the binary reading the password from
 /// a pipe as a script would give it.
-fn add_operator(instance: &Instance, name: &str, password: &str) {
+pub(crate) fn add_operator(instance: &Instance, name: &str, password: &str) {
     let mut child = mailroom_command(instance.dir.path())
         .arg("--config")
         .arg(&instance.config)
@@ -63,7 +63,7 @@ fn header(reply: &Reply, name: &str) -> String {
 }
 
 /// A browser's view of the dashboard: its cookies, kept by hand.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     session: String,
 }
@@ -96,7 +96,7 @@ impl Browser<'_> {
         }
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str) -> Reply {
         self.request("GET", path, None, Vec::new())
     }
 
@@ -144,7 +144,7 @@ fn try_sign_in(app: &TestApp, name: &str, password: &str) -> Reply {
     }
 }
 
-fn sign_in(app: &TestApp) -> Browser<'_> {
+pub(crate) fn sign_in(app: &TestApp) -> Browser<'_> {
     let reply = try_sign_in(app, OPERATOR, PASSWORD);
     assert_eq!(reply.status, 303, "{reply:?}");
     let (session, _) = set_cookie(&reply, "mailroom_session").expect("a session cookie");

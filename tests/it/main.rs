@@ -13,6 +13,7 @@ mod backup;
 mod bounces;
 mod bounces_mta;
 mod cli;
+mod clicks;
 mod concurrency;
 mod crash;
 mod dashboard;

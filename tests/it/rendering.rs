@@ -26,6 +26,7 @@ const READER: Personal<'static> = Personal {
     email: "ada@example.org",
     unsubscribe_url: "https://news.example.org/u/TOKEN",
     attributes: None,
+    clicks: None,
 };
 
 /// Compares with the stored file; on a mismatch writes `NAME.new` beside it for review.
@@ -105,6 +106,7 @@ fn per_subscriber_values_are_escaped() {
         email: "bob@example.org",
         unsubscribe_url: "https://news.example.org/u/a?b=1&c=\"2\"",
         attributes: None,
+        clicks: None,
     };
     let html = collapse(&rendered.html.personalize(&sneaky));
     assert!(html.contains("Hi &lt;img src=x onerror=alert(1)&gt; &amp; &quot;Bob&quot;,"));

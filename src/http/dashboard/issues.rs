@@ -84,6 +84,10 @@ async fn render_issue(
         Ok(s) => s,
         Err(e) => return db_failure(state, op, e),
     };
+    let clicks = match crate::clicks::item_clicks(&state.db, number).await {
+        Ok(items) => click_chart(&items),
+        Err(e) => return db_failure(state, op, e),
+    };
     let title = format!("Issue #{number}");
     dashboard(state).render(
         status,
@@ -99,12 +103,53 @@ async fn render_issue(
                 send => send.map(|s| Value::from(Serde(s))),
                 notice => notice,
                 error => error,
-                // Per-item click counts (issue #14, points 7-10) are shown here when the
-                // handler passes them; nothing is counted yet.
-                clicks => Value::UNDEFINED,
+                clicks => clicks,
             },
         ),
     )
+}
+
+/// The per-item click results as a bar chart (people's clicks and unique readers beside
+/// machines') and a table; nothing before the first click, as an issue that was never
+/// sent, or sent without `analytics.clicks`, has nothing to show.
+fn click_chart(items: &[crate::clicks::ItemClicks]) -> Value {
+    use crate::charts::{Chart, Kind, Series};
+    if items
+        .iter()
+        .all(|i| i.human_clicks == 0 && i.machine_clicks == 0)
+    {
+        return Value::UNDEFINED;
+    }
+    let series = |name: &str, f: fn(&crate::clicks::ItemClicks) -> i64| Series {
+        name: name.into(),
+        values: items.iter().map(|i| f(i) as f64).collect(),
+    };
+    let chart = Chart {
+        id: "clicks",
+        title: "Clicks per item",
+        description: "Bar chart: for each item with a link, in issue order, the unique readers who clicked it, people's clicks and machine (link scanner) clicks; the table below has the numbers.",
+        x_title: "item (issue order)",
+        y_title: "clicks",
+        categories: items.iter().map(|i| format!("{}", i.item + 1)).collect(),
+        series: vec![
+            series("unique readers", |i| i.unique_humans),
+            series("people's clicks", |i| i.human_clicks),
+            series("machine clicks", |i| i.machine_clicks),
+        ],
+        kind: Kind::Bars,
+    };
+    context! {
+        chart => Value::from_safe_string(chart.svg()),
+        items => items.iter().map(|i| context! {
+            number => i.item + 1,
+            section => &i.section,
+            title => &i.title,
+            unique_humans => i.unique_humans,
+            human_clicks => i.human_clicks,
+            click_through => format!("{:.1}%", i.click_through * 100.0),
+            machine_clicks => i.machine_clicks,
+        }).collect::<Vec<_>>(),
+    }
 }
 
 /// GET /admin/issues/{n}/preview: the HTML part for a sample reader, to be framed by the
