@@ -5,7 +5,7 @@
 //! each round and their median are printed, with the worker's peak RSS.
 //!
 //! `cargo bench --bench throughput` — SUBSCRIBERS (default 20000), CONCURRENCY (default
-//! "8 16") and ROUNDS (default 3) in the environment change the run. Installs Debian's
+//! "8 16") and ROUNDS (default 5) in the environment change the run. Installs Debian's
 //! postfix package if smtp-sink is missing (the daemon itself is not started).
 
 use std::path::Path;
@@ -99,7 +99,7 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 fn main() {
     ensure_postfix_tools();
     let subscribers: usize = env_or("SUBSCRIBERS", "20000").parse().unwrap();
-    let rounds: usize = env_or("ROUNDS", "3").parse().unwrap();
+    let rounds: usize = env_or("ROUNDS", "5").parse().unwrap();
     let concurrencies: Vec<u32> = env_or("CONCURRENCY", "8 16")
         .split_whitespace()
         .map(|c| c.parse().unwrap())

@@ -181,6 +181,9 @@ impl Worker {
     /// (at a batch boundary they otherwise all fall idle for the claim's round trip).
     async fn execute(&self, stop: &AtomicBool, max_batches: Option<usize>) -> Result<Step> {
         let concurrency = self.settings.concurrency.max(1) as usize;
+        // Twice as many messages in flight as sessions: while a session carries one
+        // message the next is being built, so no session waits for a build.
+        let in_flight_max = 2 * concurrency;
         // Delivering and recording run side by side: finished outcomes go through a
         // channel to a recorder that writes them in group commits (see `record`).
         let (sender, receiver) = tokio::sync::mpsc::channel::<(Claimed, Outcome)>(GROUP_MAX);
@@ -205,7 +208,7 @@ impl Worker {
             let mut paused: std::collections::HashSet<i64> = Default::default();
             loop {
                 let stopping = halted || stop.load(Ordering::SeqCst);
-                while !stopping && in_flight.len() < concurrency {
+                while !stopping && in_flight.len() < in_flight_max {
                     let Some(c) = queue.pop_front() else { break };
                     in_flight.push(async move {
                         let outcome = self.deliver(&c).await;
@@ -218,7 +221,7 @@ impl Worker {
                 // Low water: fewer queued than a round of sessions takes.
                 if more
                     && claiming.is_none()
-                    && queue.len() < concurrency
+                    && queue.len() < in_flight_max
                     && max_batches.is_none_or(|m| batches < m)
                 {
                     // Claimed here but not yet recorded: the caps must count them too.

@@ -137,6 +137,9 @@ pub struct Relays {
     /// connection and then never answers.
     deadline: Duration,
     max_idle: usize,
+    /// Sessions open at once, across relays: `delivery.concurrency`. The worker builds more
+    /// messages than that ahead, and they wait here for a session.
+    sessions: tokio::sync::Semaphore,
     rest: RestPolicy,
     /// Smooth weighted round robin state (nginx's algorithm): the choice follows the
     /// weights exactly, evenly interleaved, without randomness.
@@ -199,6 +202,7 @@ impl Relays {
             // Envelope, data and the final reply: a few steps, each allowed the timeout.
             deadline: timeout * 4,
             max_idle: settings.delivery.concurrency as usize,
+            sessions: tokio::sync::Semaphore::new(settings.delivery.concurrency.max(1) as usize),
             rest: RestPolicy {
                 after_failures: s.rest_after_failures.max(1),
                 first_rest: Duration::from_secs(s.rest_seconds),
@@ -247,6 +251,11 @@ impl Relays {
 
     /// Hands one message over; the success value is the relay's reply.
     pub async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
+        let _session = self
+            .sessions
+            .acquire()
+            .await
+            .expect("the session semaphore is never closed");
         let mut unreachable: Vec<SendError> = Vec::new();
         for index in self.order() {
             let relay = &self.relays[index];
