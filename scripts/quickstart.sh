@@ -11,9 +11,12 @@ rm -rf "$demo/mailroom.db" "$demo/mailroom.db-wal" "$demo/mailroom.db-shm" "$dem
 export MAILROOM_DATABASE__PATH="$demo/mailroom.db"
 export MAILROOM_DELIVERY__OUTBOX_DIR="$demo/outbox"
 
-echo "==> building mailroom"
+# The target directory .ci/run uses too: the test command after the quick start then
+# reuses this build instead of compiling every dependency again.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mailroom-target}"
+echo "==> building mailroom (into $CARGO_TARGET_DIR)"
 cargo build --quiet --bin mailroom
-mailroom() { "${CARGO_TARGET_DIR:-target}/debug/mailroom" "$@"; }
+mailroom() { "$CARGO_TARGET_DIR/debug/mailroom" "$@"; }
 
 echo "==> importing, finalizing and previewing the sample issue"
 mailroom issue import samples/issue-210.md
