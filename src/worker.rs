@@ -84,6 +84,11 @@ pub struct Worker {
     pacer: DomainPacer,
     metrics: Arc<Metrics>,
     rendered: Mutex<HashMap<i64, Arc<RenderedIssue>>>,
+    /// Sends an outcome is pausing (the relay refused the message itself, or it cannot be
+    /// built), until the pause is committed: messages of theirs already built or claimed
+    /// are given back instead of sent. Checked by a message once it holds its session,
+    /// and filled before the refused one lets its session go, so none slips through.
+    halted: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 impl Worker {
@@ -108,6 +113,7 @@ impl Worker {
             pacer: DomainPacer::new(&d.domain_rates, d.rate_per_second),
             metrics,
             rendered: Mutex::new(HashMap::new()),
+            halted: Arc::default(),
         })
     }
 
@@ -184,6 +190,9 @@ impl Worker {
         // Twice as many messages in flight as sessions: while a session carries one
         // message the next is being built, so no session waits for a build.
         let in_flight_max = 2 * concurrency;
+        // The last call's recorder committed (or failed to commit) every pause it saw; a
+        // send left here would have its deliveries given back forever.
+        self.halted.lock().expect("halted set").clear();
         // Delivering and recording run side by side: finished outcomes go through a
         // channel to a recorder that writes them in group commits (see `record`).
         let (sender, receiver) = tokio::sync::mpsc::channel::<(Claimed, Outcome)>(GROUP_MAX);
@@ -203,9 +212,6 @@ impl Worker {
             let (mut batches, mut attempted) = (0usize, 0usize);
             let mut end = Step::Idle;
             let (mut more, mut halted) = (true, false);
-            // Sends an outcome paused (the relay refused the message itself): their queued
-            // deliveries are given back rather than started before the pause is committed.
-            let mut paused: std::collections::HashSet<i64> = Default::default();
             loop {
                 let stopping = halted || stop.load(Ordering::SeqCst);
                 while !stopping && in_flight.len() < in_flight_max {
@@ -241,10 +247,11 @@ impl Worker {
                             held.lock().expect("held set").remove(&c.id);
                         }
                         match result {
-                            Ok(outcome) => {
-                                if matches!(outcome, Outcome::PauseSend { .. })
-                                    && paused.insert(c.send_id)
-                                {
+                            // Built, but its send is pausing: back to the queue.
+                            Ok(None) => release(self, &[c.id], &held, &fail).await,
+                            Ok(Some(outcome)) => {
+                                if matches!(outcome, Outcome::PauseSend { .. }) {
+                                    self.halted.lock().expect("halted set").insert(c.send_id);
                                     let send = c.send_id;
                                     let given_back: Vec<i64> = queue
                                         .iter()
@@ -271,10 +278,11 @@ impl Worker {
                                 batches += 1;
                                 let (fresh, given_back): (Vec<Claimed>, Vec<Claimed>) = {
                                     let mut held = held.lock().expect("held set");
+                                    let pausing = self.halted.lock().expect("halted set");
                                     claimed
                                         .into_iter()
                                         .filter(|c| held.insert(c.id))
-                                        .partition(|c| !paused.contains(&c.send_id))
+                                        .partition(|c| !pausing.contains(&c.send_id))
                                 };
                                 let given_back: Vec<i64> = given_back.iter().map(|c| c.id).collect();
                                 release(self, &given_back, &held, &fail).await;
@@ -371,6 +379,16 @@ impl Worker {
                     held.remove(&c.id);
                 }
             }
+            if written.is_ok() {
+                // Committed: claims no longer return the paused sends' deliveries, and a
+                // resume from now on must find them sendable.
+                let mut pausing = self.halted.lock().expect("halted set");
+                for (c, o) in &group {
+                    if matches!(o, Outcome::PauseSend { .. }) {
+                        pausing.remove(&c.send_id);
+                    }
+                }
+            }
             let due = group
                 .iter()
                 .any(|(_, o)| !matches!(o, Outcome::Sent { .. }))
@@ -435,7 +453,8 @@ impl Worker {
         Ok(allowance)
     }
 
-    async fn deliver(&self, c: &Claimed) -> Result<Outcome> {
+    /// `None`: built, but not sent because its send is pausing.
+    async fn deliver(&self, c: &Claimed) -> Result<Option<Outcome>> {
         let span = tracing::info_span!(
             "delivery",
             delivery = c.id,
@@ -443,33 +462,35 @@ impl Worker {
             issue = c.issue_id
         );
         async {
-            let outcome = self.attempt(c).await?;
+            let Some(outcome) = self.attempt(c).await? else {
+                return Ok(None);
+            };
             self.metrics.attempt(outcome.label());
             match &outcome {
                 Outcome::Sent { .. } => tracing::debug!("sent"),
                 other => tracing::warn!(outcome = ?other, "not delivered"),
             }
-            Ok(outcome)
+            Ok(Some(outcome))
         }
         .instrument(span)
         .await
     }
 
-    async fn attempt(&self, c: &Claimed) -> Result<Outcome> {
+    async fn attempt(&self, c: &Claimed) -> Result<Option<Outcome>> {
         if c.subscriber_status != SubscriberStatus::Active {
             // Left the list after the send was queued: they get nothing.
-            return Ok(Outcome::Suppressed {
+            return Ok(Some(Outcome::Suppressed {
                 reason: format!("subscriber is {}", c.subscriber_status),
-            });
+            }));
         }
         let issue = match self.rendered_issue(c.issue_id).await? {
             Ok(issue) => issue,
             Err(error) => {
                 tracing::error!(error, "the issue cannot be rendered; pausing the send");
-                return Ok(Outcome::PauseSend {
+                return Ok(Some(Outcome::PauseSend {
                     reason: "the issue cannot be rendered".into(),
                     error,
-                });
+                }));
             }
         };
         let domain = c.email.rsplit('@').next().unwrap_or_default();
@@ -483,6 +504,7 @@ impl Worker {
         let (delivery_id, subscriber_id) = (c.id, c.subscriber_id);
         let (email, name, nonce) = (c.email.clone(), c.name.clone(), c.nonce.clone());
         let attributes = c.attributes.clone();
+        let (halted, send_id) = (self.halted.clone(), c.send_id);
         let task = tokio::spawn(
             async move {
                 let message = factory.build(
@@ -496,8 +518,20 @@ impl Worker {
                         attributes: &attributes,
                     },
                 )?;
+                // Built ahead; now wait for a session, then look again at the send.
+                let session = transport.session().await;
+                if halted.lock().expect("halted set").contains(&send_id) {
+                    return anyhow::Ok(None);
+                }
                 let sent = transport.send(&message).await;
-                anyhow::Ok((message, sent))
+                if let Err(e) = &sent
+                    && matches!(e.verdict(), Verdict::ContentRejected)
+                {
+                    // Before the session goes to the next message, which may be this send's.
+                    halted.lock().expect("halted set").insert(send_id);
+                }
+                drop(session);
+                anyhow::Ok(Some((message, sent)))
             }
             .in_current_span(),
         )
@@ -505,29 +539,30 @@ impl Worker {
         // A message that cannot be built will not build on the next attempt either: the
         // send pauses with the reason rather than claiming the delivery again and again.
         let (message, sent) = match task {
-            Ok(Ok(built)) => built,
+            Ok(Ok(Some(built))) => built,
+            Ok(Ok(None)) => return Ok(None),
             Ok(Err(e)) => {
                 tracing::error!(
                     error = format!("{e:#}"),
                     "message cannot be built; pausing the send"
                 );
-                return Ok(Outcome::PauseSend {
+                return Ok(Some(Outcome::PauseSend {
                     reason: format!(
                         "the message to subscriber {} cannot be built",
                         c.subscriber_id
                     ),
                     error: format!("{e:#}"),
-                });
+                }));
             }
             Err(e) => {
                 tracing::error!(error = %e, "building the message failed; pausing the send");
-                return Ok(Outcome::PauseSend {
+                return Ok(Some(Outcome::PauseSend {
                     reason: format!(
                         "the message to subscriber {} cannot be built",
                         c.subscriber_id
                     ),
                     error: e.to_string(),
-                });
+                }));
             }
         };
         self.metrics
@@ -535,10 +570,10 @@ impl Worker {
             .observe(started.elapsed().as_secs_f64());
         let error = match sent {
             Ok(reply) => {
-                return Ok(Outcome::Sent {
+                return Ok(Some(Outcome::Sent {
                     message_id: message.message_id,
                     reply,
-                });
+                }));
             }
             Err(error) => error,
         };
@@ -549,7 +584,7 @@ impl Worker {
             reply_code: error.code,
             enhanced: error.enhanced,
         };
-        Ok(match error.verdict() {
+        Ok(Some(match error.verdict() {
             Verdict::Sent => Outcome::Sent {
                 message_id: message.message_id,
                 reply: error.message,
@@ -578,7 +613,7 @@ impl Worker {
                     error: error.message,
                 }
             }
-        })
+        }))
     }
 
     /// Backs off exponentially; past the maximum age the delivery is a soft bounce.

@@ -55,6 +55,15 @@ impl Transport {
         }
     }
 
+    /// A place among the SMTP sessions (`delivery.concurrency` of them), to hold around
+    /// [`Transport::send`]; the outbox has no sessions to wait for.
+    pub async fn session(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match self {
+            Self::Smtp(relays) => Some(relays.session().await),
+            Self::Outbox(_) => None,
+        }
+    }
+
     /// Hands one message over; the success value is the relay's reply (or the file written).
     pub async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
         match self {

@@ -249,13 +249,18 @@ impl Relays {
         order
     }
 
-    /// Hands one message over; the success value is the relay's reply.
-    pub async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
-        let _session = self
-            .sessions
+    /// A place among the sessions: held by the caller around [`Relays::send`], so a
+    /// message built ahead waits here, and the caller can still decide not to send it.
+    pub async fn session(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.sessions
             .acquire()
             .await
-            .expect("the session semaphore is never closed");
+            .expect("the session semaphore is never closed")
+    }
+
+    /// Hands one message over (within a [`Relays::session`]); the success value is the
+    /// relay's reply.
+    pub async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
         let mut unreachable: Vec<SendError> = Vec::new();
         for index in self.order() {
             let relay = &self.relays[index];
