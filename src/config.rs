@@ -33,6 +33,30 @@ pub struct Settings {
     pub archive: ArchiveSettings,
     pub dashboard: DashboardSettings,
     pub analytics: AnalyticsSettings,
+    pub checks: CheckSettings,
+    pub doctor: DoctorSettings,
+}
+
+/// `mailroom issue check` (also run by `issue send`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSettings {
+    /// How long one item link may take to answer (each request of its redirect chain).
+    pub link_timeout_seconds: u64,
+    /// Item links checked at once.
+    pub link_concurrency: usize,
+    /// Score the delivered message with `spamassassin -L -t` when it is installed.
+    pub spamassassin: bool,
+}
+
+/// `mailroom doctor`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorSettings {
+    /// `host:port` of the DNS server to ask; empty: the system's (/etc/resolv.conf).
+    pub nameserver: String,
+    /// How long one DNS, HTTP or SMTP probe may take.
+    pub timeout_seconds: u64,
 }
 
 /// The operator's web dashboard under `/admin` (sign-in with accounts made by
@@ -560,6 +584,20 @@ impl Settings {
         anyhow::ensure!(
             d.sign_in_per_ip > 0 && d.sign_in_per_account > 0 && d.sign_in_window_seconds > 0,
             "dashboard.sign_in_per_ip, sign_in_per_account and sign_in_window_seconds must be at least 1"
+        );
+        let c = &self.checks;
+        anyhow::ensure!(
+            c.link_timeout_seconds > 0 && (1..=64).contains(&c.link_concurrency),
+            "checks.link_timeout_seconds must be at least 1 and checks.link_concurrency between 1 and 64"
+        );
+        let ns = self.doctor.nameserver.trim();
+        anyhow::ensure!(
+            ns.is_empty() || ns.parse::<std::net::SocketAddr>().is_ok(),
+            "doctor.nameserver must be empty or an IP address and port like 127.0.0.1:53, got {ns:?}"
+        );
+        anyhow::ensure!(
+            self.doctor.timeout_seconds > 0,
+            "doctor.timeout_seconds must be at least 1"
         );
         let archive = &self.archive;
         let url = archive.base_url.trim();
