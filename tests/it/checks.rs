@@ -51,7 +51,7 @@ fn link_server() -> LinkServer {
             get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
         )
         // Never answers: the checker's timeout must end it.
-        .route("/slow", get(|| std::future::pending::<&'static str>()))
+        .route("/slow", get(std::future::pending::<&'static str>))
         .route(
             "/get-only",
             any(|method: Method| async move {

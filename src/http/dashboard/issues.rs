@@ -105,7 +105,7 @@ async fn render_issue(
     };
     // Worst first: what stops a send leads the table.
     let check = check.map(|mut r| {
-        r.findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        r.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         r
     });
     let send = match state.db.send_summary(number).await {
