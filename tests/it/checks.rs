@@ -334,9 +334,11 @@ fn spamassassin_scores_the_delivered_sample_with_the_rules_that_fired() {
 }
 
 #[test]
-fn the_api_and_the_dashboard_show_the_report_and_the_api_send_needs_force() {
+fn the_api_and_the_dashboard_show_the_report_and_refuse_a_send_with_errors() {
     let server = link_server();
-    let app = spawn_app_with(&format!("{QUICK}[admin]\ntoken = \"{TOKEN}\"\n"));
+    let app = crate::dashboard::with_operator(spawn_app_with(&format!(
+        "{QUICK}[admin]\ntoken = \"{TOKEN}\"\n"
+    )));
     let file = app.write("issue.md", links_issue(&server.base).as_bytes());
     app.cli(&["issue", "import", file.to_str().unwrap()]);
     app.cli(&["issue", "finalize", "1"]);
@@ -355,6 +357,26 @@ fn the_api_and_the_dashboard_show_the_report_and_the_api_send_needs_force() {
         "built for the list's real subscriber: {}",
         report["recipient"]
     );
+
+    // The dashboard's issue page runs the checks on request, and its send form is refused
+    // on errors unless the operator ticks the box.
+    let browser = crate::dashboard::sign_in(&app);
+    let page = browser.get("/admin/issues/1/check");
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(
+        page.body.contains("answers 404 Not Found") && page.body.contains("Links / Missing"),
+        "{}",
+        page.body
+    );
+    let token = browser.csrf("/admin/issues/1");
+    let refused = browser.post("/admin/issues/1/send", &format!("csrf={token}&when=now"));
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(
+        refused.body.contains("Not queued: the checks found"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.query_scalar("SELECT count(*) FROM sends"), 0);
 
     let refused = app.admin("POST", "/api/issues/1/send", TOKEN, Some("{}"));
     assert_eq!(refused.status, 422, "{refused:?}");
