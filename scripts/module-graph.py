@@ -27,7 +27,7 @@ LAYERS = [
     ("data", ["db"]),
     ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
                   "webhooks", "optin", "subscribers", "archive", "issues", "operators", "clicks",
-                  "checks", "doctor"]),
+                  "checks"]),
     ("interfaces", ["http", "startup", "cli", "main"]),
 ]
 

@@ -34,7 +34,6 @@ pub struct Settings {
     pub dashboard: DashboardSettings,
     pub analytics: AnalyticsSettings,
     pub checks: CheckSettings,
-    pub doctor: DoctorSettings,
 }
 
 /// `mailroom issue check` (also run by `issue send`).
@@ -47,16 +46,6 @@ pub struct CheckSettings {
     pub link_concurrency: usize,
     /// Score the delivered message with `spamassassin -L -t` when it is installed.
     pub spamassassin: bool,
-}
-
-/// `mailroom doctor`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DoctorSettings {
-    /// `host:port` of the DNS server to ask; empty: the system's (/etc/resolv.conf).
-    pub nameserver: String,
-    /// How long one DNS, HTTP or SMTP probe may take.
-    pub timeout_seconds: u64,
 }
 
 /// The operator's web dashboard under `/admin` (sign-in with accounts made by
@@ -589,15 +578,6 @@ impl Settings {
         anyhow::ensure!(
             c.link_timeout_seconds > 0 && (1..=64).contains(&c.link_concurrency),
             "checks.link_timeout_seconds must be at least 1 and checks.link_concurrency between 1 and 64"
-        );
-        let ns = self.doctor.nameserver.trim();
-        anyhow::ensure!(
-            ns.is_empty() || ns.parse::<std::net::SocketAddr>().is_ok(),
-            "doctor.nameserver must be empty or an IP address and port like 127.0.0.1:53, got {ns:?}"
-        );
-        anyhow::ensure!(
-            self.doctor.timeout_seconds > 0,
-            "doctor.timeout_seconds must be at least 1"
         );
         let archive = &self.archive;
         let url = archive.base_url.trim();
