@@ -26,7 +26,8 @@ LAYERS = [
     ("rendering", ["render", "message", "charts"]),
     ("data", ["db"]),
     ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
-                  "webhooks", "optin", "subscribers", "archive", "issues", "operators", "clicks"]),
+                  "webhooks", "optin", "subscribers", "archive", "issues", "operators", "clicks",
+                  "checks"]),
     ("interfaces", ["http", "startup", "cli", "main"]),
 ]
 

@@ -33,6 +33,19 @@ pub struct Settings {
     pub archive: ArchiveSettings,
     pub dashboard: DashboardSettings,
     pub analytics: AnalyticsSettings,
+    pub checks: CheckSettings,
+}
+
+/// `mailroom issue check` (also run by `issue send`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSettings {
+    /// How long one item link may take to answer (each request of its redirect chain).
+    pub link_timeout_seconds: u64,
+    /// Item links checked at once.
+    pub link_concurrency: usize,
+    /// Score the delivered message with `spamassassin -L -t` when it is installed.
+    pub spamassassin: bool,
 }
 
 /// The operator's web dashboard under `/admin` (sign-in with accounts made by
@@ -560,6 +573,11 @@ impl Settings {
         anyhow::ensure!(
             d.sign_in_per_ip > 0 && d.sign_in_per_account > 0 && d.sign_in_window_seconds > 0,
             "dashboard.sign_in_per_ip, sign_in_per_account and sign_in_window_seconds must be at least 1"
+        );
+        let c = &self.checks;
+        anyhow::ensure!(
+            c.link_timeout_seconds > 0 && (1..=64).contains(&c.link_concurrency),
+            "checks.link_timeout_seconds must be at least 1 and checks.link_concurrency between 1 and 64"
         );
         let archive = &self.archive;
         let url = archive.base_url.trim();

@@ -21,6 +21,7 @@
 pub mod archive;
 pub mod bounce;
 pub mod charts;
+pub mod checks;
 pub mod cli;
 pub mod clicks;
 pub mod config;

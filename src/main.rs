@@ -13,6 +13,10 @@ async fn main() -> ExitCode {
     mailroom::telemetry::init(default_filter);
     match mailroom::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<mailroom::cli::Exit>().is_some() => {
+            let code = e.downcast_ref::<mailroom::cli::Exit>().map_or(1, |x| x.0);
+            ExitCode::from(code)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -50,7 +50,17 @@ pub enum IssueCommand {
         #[arg(long, default_value = "Sample Reader")]
         name: String,
     },
-    /// Queue the issue for every active subscriber; the worker delivers it.
+    /// Check the issue as it will be delivered: size against Gmail's clipping limit, item
+    /// links, subject, preheader, the text part, SpamAssassin's score. Exit code 0: all
+    /// ok, 1: warnings, 2: errors.
+    Check {
+        number: u32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue the issue for every active subscriber; the worker delivers it. Runs `issue
+    /// check` first and refuses when it finds errors.
     Send {
         number: u32,
         /// Start no earlier than this time (RFC 3339, e.g. 2026-12-04T07:00:00Z).
@@ -60,6 +70,9 @@ pub enum IssueCommand {
         /// e.g. 6h or 2days: a weekly issue should not arrive days late.
         #[arg(long, value_name = "DURATION")]
         expire_after: Option<String>,
+        /// Queue it even when `issue check` finds errors.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -159,11 +172,38 @@ pub(super) async fn run(ctx: &Context, command: IssueCommand) -> Result<()> {
         } => {
             preview(ctx, number, &out, &email, &name).await?;
         }
+        IssueCommand::Check { number, json } => {
+            let stored = db.require_issue(number).await?;
+            let report =
+                crate::checks::check_issue(&ctx.settings, db, &ctx.factory, &stored).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text(colour_stdout()));
+            }
+            let code = report.severity.exit_code();
+            if code != 0 {
+                return Err(super::Exit(code).into());
+            }
+        }
         IssueCommand::Send {
             number,
             at,
             expire_after,
+            force,
         } => {
+            let stored = db.require_issue(number).await?;
+            let report =
+                crate::checks::check_issue(&ctx.settings, db, &ctx.factory, &stored).await?;
+            if report.severity != crate::checks::Severity::Ok {
+                eprint!("{}", report.to_text(colour_stderr()));
+            }
+            if crate::checks::refuses(&report, force) {
+                anyhow::bail!(
+                    "issue #{number} not queued: `issue check` found {} error(s); fix them, or send with --force",
+                    report.count(crate::checks::Severity::Error)
+                );
+            }
             let queued = crate::issues::queue_send(
                 &ctx.settings,
                 db,
@@ -202,6 +242,16 @@ pub(super) async fn run(ctx: &Context, command: IssueCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn colour_stdout() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal()
+}
+
+fn colour_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal()
 }
 
 /// The `issue stats` table: one row per item with a link, in issue order.

@@ -100,6 +100,12 @@ pub enum Command {
     Operators(OperatorCommand),
 }
 
+/// Ends the command with this exit code, having said what there was to say: `issue check`
+/// and `doctor` exit 1 on warnings and 2 on errors.
+#[derive(Debug, thiserror::Error)]
+#[error("exit code {0}")]
+pub struct Exit(pub u8);
+
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<()> {
     // Parsing bounces is a pure function of the files: it needs neither configuration nor

@@ -100,16 +100,52 @@ pub struct SendRequest {
     at: Option<String>,
     /// e.g. "6h", "2days".
     expire_after: Option<String>,
+    /// Queue it even when `issue check` finds errors.
+    #[serde(default)]
+    force: bool,
 }
 
-/// POST /api/issues/{number}/send with an optional `{"at": …, "expire_after": …}`.
+/// Runs `issue check` for an API request; a failure to build the message is the issue's
+/// (its template or content), so it is the client's to fix.
+async fn run_checks(
+    state: &AppState,
+    stored: &crate::db::issues::StoredIssue,
+) -> Result<crate::checks::Report, ApiError> {
+    crate::checks::check_issue(&state.settings, &state.db, &state.factory, stored)
+        .await
+        .map_err(|e| ApiError::unprocessable(format!("the issue could not be checked: {e:#}")))
+}
+
+/// GET /api/issues/{number}/check: the `issue check` report (200 whatever it found; its
+/// `severity` says how bad it is).
+pub async fn check_issue(State(state): State<AppState>, Path(number): Path<u32>) -> ApiResult {
+    let stored = require_issue(&state, number).await?;
+    let report = run_checks(&state, &stored).await?;
+    Ok(Json(report).into_response())
+}
+
+/// POST /api/issues/{number}/send with an optional `{"at": …, "expire_after": …,
+/// "force": false}`. Runs `issue check` first: errors refuse the send (422 with the
+/// report) unless `force` is true.
 pub async fn send_issue(
     State(state): State<AppState>,
     Path(number): Path<u32>,
     OptionalJson(body): OptionalJson<SendRequest>,
 ) -> ApiResult {
-    require_issue(&state, number).await?;
+    let stored = require_issue(&state, number).await?;
     let request = body.unwrap_or_default();
+    let report = run_checks(&state, &stored).await?;
+    if crate::checks::refuses(&report, request.force) {
+        let errors = report.count(crate::checks::Severity::Error);
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": format!("issue #{number} not queued: the checks found {errors} error(s); fix them, or send with \"force\": true"),
+                "check": report,
+            })),
+        )
+            .into_response());
+    }
     let queued = crate::issues::queue_send(
         &state.settings,
         &state.db,

@@ -72,6 +72,8 @@ pub struct AppState {
     pub dashboard: Option<Arc<dashboard::Dashboard>>,
     /// Follows and counts `/c/` links.
     pub clicks: Arc<Clicks>,
+    /// Builds messages as the worker does, for `issue check` before a send.
+    pub factory: Arc<MessageFactory>,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
             bounce_policy: crate::domain::Policy::from(&settings.bounces),
             settings: Arc::new(settings.clone()),
             archive,
+            factory: Arc::new(factory.clone()),
             dashboard: dashboard::build(settings, factory)?,
             pages: Arc::new(Pages::new()?),
             client_address: Arc::new(client_ip::ClientAddress::new(http)),
@@ -156,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/issues/{number}", get(admin::get_issue))
         .route("/api/issues/{number}/clicks", get(admin::issue_clicks))
+        .route("/api/issues/{number}/check", get(admin::check_issue))
         .route("/api/issues/{number}/finalize", post(admin::finalize_issue))
         .route("/api/issues/{number}/send", post(admin::send_issue))
         .route("/api/sends/{number}", get(admin::send_progress))

@@ -100,7 +100,7 @@ impl Browser<'_> {
         self.request("GET", path, None, Vec::new())
     }
 
-    fn post(&self, path: &str, form: &str) -> Reply {
+    pub(crate) fn post(&self, path: &str, form: &str) -> Reply {
         self.request(
             "POST",
             path,
@@ -110,7 +110,7 @@ impl Browser<'_> {
     }
 
     /// The CSRF token the page at `path` carries.
-    fn csrf(&self, path: &str) -> String {
+    pub(crate) fn csrf(&self, path: &str) -> String {
         let page = self.get(path);
         assert_eq!(page.status, 200, "{path}: {page:?}");
         csrf_of(&page.body)
@@ -151,7 +151,7 @@ pub(crate) fn sign_in(app: &TestApp) -> Browser<'_> {
     Browser { app, session }
 }
 
-fn with_operator(app: TestApp) -> TestApp {
+pub(crate) fn with_operator(app: TestApp) -> TestApp {
     add_operator(&app, OPERATOR, PASSWORD);
     app
 }

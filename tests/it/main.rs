@@ -12,6 +12,7 @@ mod archive;
 mod backup;
 mod bounces;
 mod bounces_mta;
+mod checks;
 mod cli;
 mod clicks;
 mod concurrency;

@@ -65,7 +65,29 @@ pub async fn show(
         Some("unchanged") => "The issue was already finalized.",
         _ => "",
     };
-    render_issue(&state, &op, number, StatusCode::OK, notice, "").await
+    render_issue(&state, &op, number, StatusCode::OK, notice, "", None).await
+}
+
+/// GET /admin/issues/{n}/check: the issue page with the `issue check` report.
+pub async fn check(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(number): Path<u32>,
+) -> Response {
+    let stored = match state.db.require_issue(number).await {
+        Ok(s) => s,
+        Err(e) => return db_failure(&state, &op, e),
+    };
+    match crate::checks::check_issue(&state.settings, &state.db, &state.factory, &stored).await {
+        Ok(report) => render_issue(&state, &op, number, StatusCode::OK, "", "", Some(report)).await,
+        Err(e) => message(
+            &state,
+            &op,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The issue could not be checked",
+            &format!("{e:#}"),
+        ),
+    }
 }
 
 async fn render_issue(
@@ -75,11 +97,17 @@ async fn render_issue(
     status: StatusCode,
     notice: &str,
     error: &str,
+    check: Option<crate::checks::Report>,
 ) -> Response {
     let stored = match state.db.require_issue(number).await {
         Ok(s) => s,
         Err(e) => return db_failure(state, op, e),
     };
+    // Worst first: what stops a send leads the table.
+    let check = check.map(|mut r| {
+        r.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        r
+    });
     let send = match state.db.send_summary(number).await {
         Ok(s) => s,
         Err(e) => return db_failure(state, op, e),
@@ -104,6 +132,7 @@ async fn render_issue(
                 notice => notice,
                 error => error,
                 clicks => clicks,
+                check => check.map(|r| Value::from(Serde(r))),
             },
         ),
     )
@@ -219,6 +248,7 @@ pub async fn finalize(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "",
                 &e.to_string(),
+                None,
             )
             .await
         }
@@ -237,6 +267,9 @@ pub struct SendForm {
     /// e.g. `6h`; empty: no expiry.
     #[serde(default)]
     expire_after: String,
+    /// Present (`yes`) when the operator sends despite errors the checks find.
+    #[serde(default)]
+    force: String,
 }
 
 /// POST /admin/issues/{n}/send: queue it now or for a time, then show the send.
@@ -260,6 +293,40 @@ pub async fn send(
         _ => None,
     };
     let expire_after = Some(form.expire_after.trim()).filter(|s| !s.is_empty());
+    let stored = match state.db.require_issue(number).await {
+        Ok(s) => s,
+        Err(e) => return db_failure(&state, &op, e),
+    };
+    let report =
+        match crate::checks::check_issue(&state.settings, &state.db, &state.factory, &stored).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return message(
+                    &state,
+                    &op,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "The issue could not be checked",
+                    &format!("{e:#}"),
+                );
+            }
+        };
+    if crate::checks::refuses(&report, !form.force.is_empty()) {
+        let error = format!(
+            "Not queued: the checks found {} error(s), listed below. Fix them, or tick “Send even if the checks find errors”.",
+            report.count(crate::checks::Severity::Error)
+        );
+        return render_issue(
+            &state,
+            &op,
+            number,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+            &error,
+            Some(report),
+        )
+        .await;
+    }
     let queued = crate::issues::queue_send(
         &state.settings,
         &state.db,
@@ -291,6 +358,7 @@ pub async fn send(
         StatusCode::UNPROCESSABLE_ENTITY,
         "",
         &error,
+        None,
     )
     .await
 }

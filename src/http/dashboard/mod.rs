@@ -233,6 +233,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/issues", get(issues::list))
         .route("/admin/issues/{number}", get(issues::show))
         .route("/admin/issues/{number}/preview", get(issues::preview))
+        .route("/admin/issues/{number}/check", get(issues::check))
         .route("/admin/issues/{number}/finalize", post(issues::finalize))
         .route("/admin/issues/{number}/send", post(issues::send))
         .route("/admin/sends/{number}", get(sends::show))
