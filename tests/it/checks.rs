@@ -307,7 +307,8 @@ fn subject_and_preheader_problems_are_warnings() {
 
 #[test]
 fn spamassassin_scores_the_delivered_sample_with_the_rules_that_fired() {
-    let instance = Instance::with_config("[checks]\nlink_timeout_seconds = 1\n");
+    let instance =
+        Instance::with_config("[checks]\nlink_timeout_seconds = 1\nspamassassin = true\n");
     let issue = crate::helpers::repo_path("samples/issue-210.md");
     instance.ok(&["issue", "import", issue.to_str().unwrap()]);
     let out = instance.run(&["issue", "check", "210", "--json"]);

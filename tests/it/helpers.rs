@@ -46,13 +46,16 @@ impl Instance {
         Self::with_config(&merge_toml(&smtp, extra))
     }
 
-    /// `extra` is TOML merged over the test defaults (its keys win).
+    /// `extra` is TOML merged over the test defaults (its keys win). The pre-send checks
+    /// that `issue send` runs skip SpamAssassin (a second per send; tests/it/checks.rs and
+    /// the spamassassin test turn it on) and give up on a link after 2 s.
     pub fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("mailroom.toml");
         let defaults = format!(
             "[database]\npath = \"{db}\"\n[secrets]\ntoken_key = \"{TOKEN_KEY}\"\n[http]\nbind = \"127.0.0.1:0\"\n\
-             [delivery]\noutbox_dir = \"{outbox}\"\nrate_per_second = 1000\nburst = 100\npoll_interval_ms = 50\n",
+             [delivery]\noutbox_dir = \"{outbox}\"\nrate_per_second = 1000\nburst = 100\npoll_interval_ms = 50\n\
+             [checks]\nspamassassin = false\nlink_timeout_seconds = 2\n",
             db = dir.path().join("mailroom.db").display(),
             outbox = dir.path().join("outbox").display(),
         );
