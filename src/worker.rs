@@ -40,6 +40,15 @@ enum Claim {
     Capped,
 }
 
+/// A message's place in the order sessions are taken: it waits for `before` (the message
+/// claimed just before it has its session, or gave up), and lets the next one go by
+/// dropping `mine`. With a refusal marking its send before its session is released, a
+/// message claimed after a refused one never goes out before the pause is committed.
+struct Turn {
+    before: Option<tokio::sync::oneshot::Receiver<()>>,
+    mine: tokio::sync::oneshot::Sender<()>,
+}
+
 /// Gives claimed deliveries back to the queue.
 async fn release(
     worker: &Worker,
@@ -212,12 +221,16 @@ impl Worker {
             let (mut batches, mut attempted) = (0usize, 0usize);
             let mut end = Step::Idle;
             let (mut more, mut halted) = (true, false);
+            let mut turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
             loop {
                 let stopping = halted || stop.load(Ordering::SeqCst);
                 while !stopping && in_flight.len() < in_flight_max {
                     let Some(c) = queue.pop_front() else { break };
+                    // Sessions are taken in claim order, however long each build took.
+                    let (mine, next) = tokio::sync::oneshot::channel::<()>();
+                    let before = turn.replace(next);
                     in_flight.push(async move {
-                        let outcome = self.deliver(&c).await;
+                        let outcome = self.deliver(&c, Turn { before, mine }).await;
                         (c, outcome)
                     });
                 }
@@ -454,7 +467,7 @@ impl Worker {
     }
 
     /// `None`: built, but not sent because its send is pausing.
-    async fn deliver(&self, c: &Claimed) -> Result<Option<Outcome>> {
+    async fn deliver(&self, c: &Claimed, turn: Turn) -> Result<Option<Outcome>> {
         let span = tracing::info_span!(
             "delivery",
             delivery = c.id,
@@ -462,7 +475,7 @@ impl Worker {
             issue = c.issue_id
         );
         async {
-            let Some(outcome) = self.attempt(c).await? else {
+            let Some(outcome) = self.attempt(c, turn).await? else {
                 return Ok(None);
             };
             self.metrics.attempt(outcome.label());
@@ -476,7 +489,7 @@ impl Worker {
         .await
     }
 
-    async fn attempt(&self, c: &Claimed) -> Result<Option<Outcome>> {
+    async fn attempt(&self, c: &Claimed, turn: Turn) -> Result<Option<Outcome>> {
         if c.subscriber_status != SubscriberStatus::Active {
             // Left the list after the send was queued: they get nothing.
             return Ok(Some(Outcome::Suppressed {
@@ -518,8 +531,14 @@ impl Worker {
                         attributes: &attributes,
                     },
                 )?;
-                // Built ahead; now wait for a session, then look again at the send.
+                // Built ahead; now wait for the message claimed before this one to have
+                // its session (or to have given up), then for a session, then look again
+                // at the send.
+                if let Some(before) = turn.before {
+                    let _ = before.await;
+                }
                 let session = transport.session().await;
+                drop(turn.mine);
                 if halted.lock().expect("halted set").contains(&send_id) {
                     return anyhow::Ok(None);
                 }
