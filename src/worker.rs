@@ -220,10 +220,10 @@ impl Worker {
             let mut claiming: Option<futures_util::future::BoxFuture<'_, Result<Claim>>> = None;
             let (mut batches, mut attempted) = (0usize, 0usize);
             let mut end = Step::Idle;
-            let (mut more, mut halted) = (true, false);
+            let (mut more, mut recorder_failed) = (true, false);
             let mut turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
             loop {
-                let stopping = halted || stop.load(Ordering::SeqCst);
+                let stopping = recorder_failed || stop.load(Ordering::SeqCst);
                 while !stopping && in_flight.len() < in_flight_max {
                     let Some(c) = queue.pop_front() else { break };
                     // Sessions are taken in claim order, however long each build took.
@@ -276,7 +276,7 @@ impl Worker {
                                 }
                                 if sender.send((c, outcome)).await.is_err() {
                                     // The recorder failed; its error is reported below.
-                                    halted = true;
+                                    recorder_failed = true;
                                 }
                             }
                             // Left claimed: the lease runs out and the delivery is tried again.
