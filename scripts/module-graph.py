@@ -27,7 +27,7 @@ LAYERS = [
     ("data", ["db"]),
     ("services", ["transport", "pacing", "metrics", "telemetry", "worker", "inbound",
                   "webhooks", "optin", "subscribers", "archive", "issues", "operators", "clicks",
-                  "checks"]),
+                  "checks", "doctor"]),
     ("interfaces", ["http", "startup", "cli", "main"]),
 ]
 

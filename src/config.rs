@@ -34,6 +34,47 @@ pub struct Settings {
     pub dashboard: DashboardSettings,
     pub analytics: AnalyticsSettings,
     pub checks: CheckSettings,
+    pub doctor: DoctorSettings,
+}
+
+/// `mailroom doctor`: the sending setup checked against the mailbox providers' rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorSettings {
+    /// DNS servers to ask, `ip` or `ip:port`; empty: the system's resolver configuration.
+    pub nameservers: Vec<String>,
+    /// The public addresses mail leaves from, judged by SPF; empty: the relays' addresses.
+    pub sending_ips: Vec<std::net::IpAddr>,
+    /// Per DNS query, SMTP step and HTTP request.
+    pub timeout_seconds: u64,
+    /// A CA certificate (PEM) base_url's certificate may chain to, beside the web PKI
+    /// roots: for a deployment behind a private CA.
+    pub ca_file: PathBuf,
+}
+
+impl DoctorSettings {
+    /// `nameservers` as socket addresses: `ip` (port 53), `ip:port` or `[ipv6]:port`.
+    pub fn nameserver_addresses(&self) -> Result<Vec<SocketAddr>> {
+        self.nameservers
+            .iter()
+            .enumerate()
+            .map(|(n, server)| {
+                let server = server.trim();
+                server
+                    .parse::<SocketAddr>()
+                    .or_else(|_| {
+                        server
+                            .parse::<std::net::IpAddr>()
+                            .map(|ip| SocketAddr::new(ip, 53))
+                    })
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "doctor.nameservers[{n}]: {server:?} is not an IP address or IP:port"
+                        )
+                    })
+            })
+            .collect()
+    }
 }
 
 /// `mailroom issue check` (also run by `issue send`).
@@ -579,6 +620,11 @@ impl Settings {
             c.link_timeout_seconds > 0 && (1..=64).contains(&c.link_concurrency),
             "checks.link_timeout_seconds must be at least 1 and checks.link_concurrency between 1 and 64"
         );
+        anyhow::ensure!(
+            self.doctor.timeout_seconds > 0,
+            "doctor.timeout_seconds must be at least 1"
+        );
+        self.doctor.nameserver_addresses()?;
         let archive = &self.archive;
         let url = archive.base_url.trim();
         anyhow::ensure!(

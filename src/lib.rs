@@ -26,6 +26,7 @@ pub mod cli;
 pub mod clicks;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod domain;
 pub mod http;
 pub mod inbound;

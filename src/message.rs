@@ -409,24 +409,29 @@ fn signed_headers(present: &[&str]) -> Vec<HeaderName> {
 /// The headers every message has; list mail also has the unsubscribe pair.
 const COMMON: &[&str] = &["From", "To", "Subject", "Date", "Message-ID"];
 
+/// The configured DKIM private key: `dkim.private_key` (from the environment) or the
+/// file `dkim.private_key_file`.
+pub fn dkim_private_key(s: &DkimSettings) -> Result<String> {
+    if !s.private_key.is_empty() {
+        return Ok(s.private_key.expose().to_string());
+    }
+    anyhow::ensure!(
+        !s.private_key_file.as_os_str().is_empty(),
+        "dkim.selector is set but there is no key: set dkim.private_key_file or MAILROOM_DKIM__PRIVATE_KEY"
+    );
+    std::fs::read_to_string(&s.private_key_file).with_context(|| {
+        format!(
+            "dkim.private_key_file: reading {}",
+            s.private_key_file.display()
+        )
+    })
+}
+
 fn dkim_config(s: &DkimSettings, from_domain: &str, reply_to: bool) -> Result<Option<Dkim>> {
     if s.selector.is_empty() {
         return Ok(None);
     }
-    let key = if !s.private_key.is_empty() {
-        s.private_key.expose().to_string()
-    } else {
-        anyhow::ensure!(
-            !s.private_key_file.as_os_str().is_empty(),
-            "dkim.selector is set but there is no key: set dkim.private_key_file or MAILROOM_DKIM__PRIVATE_KEY"
-        );
-        std::fs::read_to_string(&s.private_key_file).with_context(|| {
-            format!(
-                "dkim.private_key_file: reading {}",
-                s.private_key_file.display()
-            )
-        })?
-    };
+    let key = dkim_private_key(s)?;
     let algorithm = match s.algorithm {
         DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
         DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,

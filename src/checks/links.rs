@@ -16,6 +16,7 @@ use url::Url;
 
 use super::report::{Finding, Severity};
 use crate::domain::Issue;
+use crate::transport::error_chain;
 
 pub const MAX_REDIRECTS: usize = 5;
 
@@ -208,17 +209,6 @@ async fn fetch(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     Ok((response.status(), location))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 pub fn findings(results: &[LinkCheck]) -> Vec<Finding> {

@@ -30,7 +30,7 @@ impl Severity {
     }
 
     /// ANSI colour for a terminal.
-    fn colour(self) -> &'static str {
+    pub fn colour(self) -> &'static str {
         match self {
             Severity::Ok => "\x1b[32m",
             Severity::Warning => "\x1b[33m",
@@ -149,6 +149,7 @@ impl Report {
                 }
                 Row {
                     severity: f.severity,
+                    label: f.severity.as_str(),
                     name: f.check.to_string(),
                     message,
                 }
@@ -167,6 +168,8 @@ impl Report {
 /// One line of a report for people.
 pub struct Row {
     pub severity: Severity,
+    /// What the first column says: the severity in the command's own words.
+    pub label: &'static str,
     pub name: String,
     pub message: String,
 }
@@ -180,7 +183,7 @@ pub fn table(rows: &[Row], colour: bool) -> String {
         .unwrap_or(0);
     let mut out = String::new();
     for r in rows {
-        let label = format!("{:<7}", r.severity.as_str());
+        let label = format!("{:<7}", r.label);
         let label = if colour {
             format!("{}{label}\x1b[0m", r.severity.colour())
         } else {

@@ -244,7 +244,7 @@ pub(super) async fn run(ctx: &Context, command: IssueCommand) -> Result<()> {
     Ok(())
 }
 
-fn colour_stdout() -> bool {
+pub(super) fn colour_stdout() -> bool {
     use std::io::IsTerminal as _;
     std::io::stdout().is_terminal()
 }

@@ -92,6 +92,14 @@ pub enum Command {
     /// Back up and check the SQLite database, also while mailroom runs.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Check the sending setup against Gmail's and Yahoo's bulk-sender rules: SPF, DKIM,
+    /// DMARC alignment, the bounce domain's MX, base_url, the relays' TLS and credentials.
+    /// Exits 0 when all pass, 1 on warnings, 2 on failures.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The public archive of sent issues: export it as static files.
     #[command(subcommand)]
     Archive(ArchiveCommand),
@@ -119,6 +127,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         // Not through Context::open: that creates and migrates the database, and a check
         // must be able to look at a file mailroom could not start on.
         Command::Db(c) => db::run(&settings, c).await,
+        // Needs no database: it looks at DNS, the relays and base_url.
+        Command::Doctor { json } => {
+            let report = crate::doctor::run(&settings).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text(issue::colour_stdout()));
+            }
+            match report.status.exit_code() {
+                0 => Ok(()),
+                code => Err(Exit(code).into()),
+            }
+        }
         command => {
             let ctx = Context::open(settings).await?;
             match command {
@@ -167,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Operators(c) => operators::run(&ctx, c).await,
                 Command::Serve { .. }
                 | Command::Db(_)
+                | Command::Doctor { .. }
                 | Command::Bounces(BouncesCommand::Parse { .. }) => {
                     unreachable!("handled above")
                 }

@@ -40,7 +40,7 @@ impl SendError {
 
 pub(crate) mod smtp;
 
-pub use smtp::Relays;
+pub use smtp::{Probe, ProbeStep, Relays};
 
 pub enum Transport {
     Smtp(Relays),
@@ -81,7 +81,9 @@ impl Transport {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes, one after the other: reqwest's and lettre's top-level
+/// messages alone ("error sending request") do not say what went wrong.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

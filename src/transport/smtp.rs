@@ -127,6 +127,38 @@ enum Failure {
     Broken(SendError),
 }
 
+/// How far a session got before it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeStep {
+    /// TCP, the greeting or EHLO.
+    Connect,
+    /// STARTTLS or implicit TLS: offered, handshake, certificate.
+    Tls,
+    /// AUTH with the configured credentials.
+    Auth,
+}
+
+/// One relay's answer to [`Relays::probe`].
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// `host:port`.
+    pub relay: String,
+    pub host: String,
+    pub tls: TlsMode,
+    /// Whether credentials are configured (and so were tried).
+    pub credentials: bool,
+    pub outcome: Result<(), (ProbeStep, String)>,
+}
+
+impl Probe {
+    /// The relay's configured host names, for SPF: every relay's `host`.
+    pub fn hosts(settings: &Settings) -> Vec<String> {
+        std::iter::once(settings.smtp.host.clone())
+            .chain(settings.smtp.relays.iter().map(|r| r.host.clone()))
+            .collect()
+    }
+}
+
 /// The relays, their pools and their health.
 pub struct Relays {
     relays: Vec<Relay>,
@@ -445,8 +477,49 @@ impl Relays {
 
     /// Opens a session: TCP (with `TCP_NODELAY`), implicit TLS or STARTTLS, EHLO, AUTH.
     async fn connect(&self, endpoint: &Endpoint) -> Result<Session, SendError> {
-        let connection_error =
-            |e: &dyn std::fmt::Display| no_reply(format!("{}: connecting: {e}", endpoint.name));
+        self.open(endpoint).await.map_err(|(_, error)| error)
+    }
+
+    /// Opens a session with every relay and closes it, step by step: what `mailroom
+    /// doctor` reports. Sessions are opened exactly as for delivery (same TLS settings,
+    /// same credentials), so a relay that passes here takes mail the same way.
+    pub async fn probe(&self) -> Vec<Probe> {
+        let mut probes = Vec::with_capacity(self.relays.len());
+        for relay in &self.relays {
+            let endpoint = &relay.endpoint;
+            let outcome = match tokio::time::timeout(self.deadline, self.open(endpoint)).await {
+                Ok(Ok(mut session)) => {
+                    let _ = session.connection.quit().await;
+                    Ok(())
+                }
+                Ok(Err((step, error))) => Err((step, error.to_string())),
+                Err(_) => Err((
+                    ProbeStep::Connect,
+                    format!(
+                        "{}: no answer within {}s",
+                        endpoint.name,
+                        self.deadline.as_secs()
+                    ),
+                )),
+            };
+            probes.push(Probe {
+                relay: endpoint.name.clone(),
+                host: endpoint.host.clone(),
+                tls: endpoint.tls,
+                credentials: endpoint.credentials.is_some(),
+                outcome,
+            });
+        }
+        probes
+    }
+
+    async fn open(&self, endpoint: &Endpoint) -> Result<Session, (ProbeStep, SendError)> {
+        let connection_error = |e: &dyn std::fmt::Display| {
+            (
+                ProbeStep::Connect,
+                no_reply(format!("{}: connecting: {e}", endpoint.name)),
+            )
+        };
         let tcp = socket::connect(&endpoint.host, endpoint.port)
             .await
             .map_err(|e| connection_error(&e))?;
@@ -454,32 +527,37 @@ impl Relays {
             (TlsMode::Tls, Some(parameters)) => Box::new(
                 socket::implicit_tls(tcp, parameters.clone())
                     .await
-                    .map_err(|e| connection_error(&e))?,
+                    .map_err(|e| (ProbeStep::Tls, connection_error(&e).1))?,
             ),
             _ => Box::new(tcp),
         };
-        let session = |e: lettre::transport::smtp::Error| {
-            let mut error = SendError::from_smtp(&e);
-            error.message = format!("{}: {}", endpoint.name, error.message);
-            error
+        let session = |step: ProbeStep| {
+            move |e: lettre::transport::smtp::Error| {
+                let mut error = SendError::from_smtp(&e);
+                error.message = format!("{}: {}", endpoint.name, error.message);
+                (step, error)
+            }
         };
         let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
             .await
-            .map_err(session)?;
+            .map_err(session(ProbeStep::Connect))?;
         if let (TlsMode::Starttls, Some(parameters)) = (&endpoint.tls, &endpoint.tls_parameters) {
             // Required, not opportunistic: a relay that does not offer STARTTLS is refused
             // rather than sent credentials and subscriber data in the clear.
             if !connection.can_starttls() {
                 connection.abort().await;
-                return Err(no_reply(format!(
-                    "{}: the relay does not offer STARTTLS, which smtp.tls requires",
-                    endpoint.name
-                )));
+                return Err((
+                    ProbeStep::Tls,
+                    no_reply(format!(
+                        "{}: the relay does not offer STARTTLS, which smtp.tls requires",
+                        endpoint.name
+                    )),
+                ));
             }
             connection
                 .starttls(parameters.clone(), &self.hello)
                 .await
-                .map_err(session)?;
+                .map_err(session(ProbeStep::Tls))?;
         }
         // lettre's ServerInfo keeps only the extensions it uses itself; asking again (before
         // AUTH, which some relays require to come last) is one round trip per session and
@@ -495,7 +573,7 @@ impl Relays {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(session)?;
+                .map_err(session(ProbeStep::Auth))?;
         }
         Ok(Session {
             connection,

@@ -22,7 +22,7 @@ fn verify(message: &Path, record: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn rsa_key(dir: &Path) -> (String, String) {
+pub fn rsa_key(dir: &Path) -> (String, String) {
     let key = dir.join("rsa.pem");
     let ok = Command::new("openssl")
         .args(["genrsa", "-traditional", "-out"])

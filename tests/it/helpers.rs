@@ -401,6 +401,51 @@ impl SmtpServer {
     }
 }
 
+/// An HTTPS server on loopback presenting the test certificate: `respond` maps each
+/// request's path to a status line ("200 OK") and a body. Returns its port.
+pub fn https_server(
+    tls: &TestCertificate,
+    respond: impl Fn(&str) -> (&'static str, Vec<u8>) + Send + Sync + 'static,
+) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = tls.server_config();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let respond = Arc::new(respond);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (config, respond) = (config.clone(), respond.clone());
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split_whitespace().nth(1).unwrap_or_default();
+                let (status, body) = respond(path);
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(&body);
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    port
+}
+
 /// A private CA and a server certificate for 127.0.0.1 it signed, made with openssl.
 pub struct TestCertificate {
     _dir: tempfile::TempDir,

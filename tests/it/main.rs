@@ -20,6 +20,8 @@ mod crash;
 mod dashboard;
 mod delivery;
 mod dkim;
+mod dns_server;
+mod doctor;
 mod faults;
 mod ingest;
 mod issue_file;

@@ -3,8 +3,7 @@
 //! are signed here with keys made for the test; SNS certificates come from a local HTTPS
 //! server trusted through a test CA.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use data_encoding::{BASE64, HEXLOWER};
@@ -18,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::app::{TestApp, spawn_app_with};
-use crate::helpers::{Http, Reply, Sql, TOKEN_KEY, TestCertificate};
+use crate::helpers::{Http, Reply, Sql, TOKEN_KEY, TestCertificate, https_server};
 
 const LIST: &str = "email,name\nkim@example.org,Kim\nlee@example.org,Lee\nsam@example.org,Sam\n";
 
@@ -692,52 +691,17 @@ struct SnsHost {
 
 impl SnsHost {
     fn start(tls: &TestCertificate) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = tls.server_config();
         let cert_pem = std::fs::read(&tls.cert).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (config, seen, cert_pem) = (config.clone(), seen.clone(), cert_pem.clone());
-                std::thread::spawn(move || {
-                    let conn = rustls::ServerConnection::new(config).unwrap();
-                    let mut tls = rustls::StreamOwned::new(conn, stream);
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-                        match tls.read(&mut byte) {
-                            Ok(1) => head.push(byte[0]),
-                            _ => return,
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&head);
-                    let path = head
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or_default()
-                        .to_string();
-                    let (status, body) = if path == CERT_PATH {
-                        ("200 OK", cert_pem)
-                    } else if path.ends_with(".pem") {
-                        ("404 Not Found", b"no such certificate".to_vec())
-                    } else {
-                        ("200 OK", b"<ConfirmSubscriptionResponse/>".to_vec())
-                    };
-                    seen.lock().unwrap().push(path);
-                    let _ = write!(
-                        tls,
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = tls.write_all(&body);
-                    let _ = tls.flush();
-                    tls.conn.send_close_notify();
-                    let _ = tls.flush();
-                });
+        let port = https_server(tls, move |path| {
+            seen.lock().unwrap().push(path.to_string());
+            if path == CERT_PATH {
+                ("200 OK", cert_pem.clone())
+            } else if path.ends_with(".pem") {
+                ("404 Not Found", b"no such certificate".to_vec())
+            } else {
+                ("200 OK", b"<ConfirmSubscriptionResponse/>".to_vec())
             }
         });
         Self { port, requests }
