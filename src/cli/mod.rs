@@ -114,6 +114,11 @@ pub enum Command {
 #[error("exit code {0}")]
 pub struct Exit(pub u8);
 
+fn doctor_failed(e: anyhow::Error) -> Result<()> {
+    eprintln!("error: {e:#}");
+    Err(Exit(2).into())
+}
+
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<()> {
     // Parsing bounces is a pure function of the files: it needs neither configuration nor
@@ -121,7 +126,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Bounces(BouncesCommand::Parse { files }) = &cli.command {
         return bounces::parse(files);
     }
-    let settings = Settings::load(cli.config.as_deref())?;
+    let settings = match Settings::load(cli.config.as_deref()) {
+        // For the doctor, exit 1 means warnings: a setup it cannot even read is a failure.
+        Err(e) if matches!(cli.command, Command::Doctor { .. }) => return doctor_failed(e),
+        settings => settings?,
+    };
     match cli.command {
         Command::Serve { http_only } => serve(settings, http_only).await,
         // Not through Context::open: that creates and migrates the database, and a check
@@ -129,7 +138,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Db(c) => db::run(&settings, c).await,
         // Needs no database: it looks at DNS, the relays and base_url.
         Command::Doctor { json } => {
-            let report = crate::doctor::run(&settings).await?;
+            let report = match crate::doctor::run(&settings).await {
+                Ok(report) => report,
+                Err(e) => return doctor_failed(e),
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

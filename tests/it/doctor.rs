@@ -449,8 +449,12 @@ fn a_wrong_password_is_a_relay_failure_and_a_bad_nameserver_a_config_error() {
         "{relay_line}"
     );
 
+    // A setting the doctor cannot use fails with its name, exit 2 (1 would read as
+    // warnings).
     instance.reconfigure("[doctor]\nnameservers = [\"not-an-address\"]\n");
-    let err = instance.fails(&["doctor"]);
+    let out = instance.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("doctor.nameservers[0]") && err.contains("not-an-address"),
         "{err}"
