@@ -237,17 +237,10 @@ async fn spf(settings: &Settings, dns: &Dns, bounce_domain: &str, smtp: bool) ->
         Ok(records) => records,
     };
     let suggestion = |ips: &[IpAddr]| {
-        let mechanisms: Vec<String> = ips
-            .iter()
-            .map(|ip| match ip {
-                IpAddr::V4(v4) => format!("ip4:{v4}"),
-                IpAddr::V6(v6) => format!("ip6:{v6}"),
-            })
-            .collect();
-        if mechanisms.is_empty() {
+        if ips.is_empty() {
             "your relay's include: (its documentation names it)".to_string()
         } else {
-            format!("{} (or your relay's include:)", mechanisms.join(" "))
+            format!("{} (or your relay's include:)", mechanisms(ips))
         }
     };
     match records.len() {
@@ -257,9 +250,7 @@ async fn spf(settings: &Settings, dns: &Dns, bounce_domain: &str, smtp: bool) ->
             let mechanisms = if public.is_empty() {
                 "include:YOUR-RELAY".to_string()
             } else {
-                suggestion(&public)
-                    .replace(" (or your relay's include:)", "")
-                    .to_string()
+                mechanisms(&public)
             };
             return vec![Check::fail(
                 "spf",
@@ -379,6 +370,17 @@ async fn spf(settings: &Settings, dns: &Dns, bounce_domain: &str, smtp: bool) ->
         ));
     }
     checks
+}
+
+/// `ip4:…`/`ip6:…` SPF terms for the addresses.
+fn mechanisms(ips: &[IpAddr]) -> String {
+    ips.iter()
+        .map(|ip| match ip {
+            IpAddr::V4(v4) => format!("ip4:{v4}"),
+            IpAddr::V6(v6) => format!("ip6:{v6}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn spf_word(result: mail_auth::SpfResult) -> &'static str {

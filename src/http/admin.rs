@@ -124,6 +124,13 @@ pub async fn check_issue(State(state): State<AppState>, Path(number): Path<u32>)
     Ok(Json(report).into_response())
 }
 
+/// GET /api/doctor: `mailroom doctor --json`'s report (status pass, warn or fail), for
+/// a monitor that notices when DNS or the relay drifts.
+pub async fn doctor(State(state): State<AppState>) -> ApiResult {
+    let report = crate::doctor::run(&state.settings).await?;
+    Ok(Json(report).into_response())
+}
+
 /// POST /api/issues/{number}/send with an optional `{"at": …, "expire_after": …,
 /// "force": false}`. Runs `issue check` first: errors refuse the send (422 with the
 /// report) unless `force` is true.

@@ -160,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/issues/{number}", get(admin::get_issue))
         .route("/api/issues/{number}/clicks", get(admin::issue_clicks))
         .route("/api/issues/{number}/check", get(admin::check_issue))
+        .route("/api/doctor", get(admin::doctor))
         .route("/api/issues/{number}/finalize", post(admin::finalize_issue))
         .route("/api/issues/{number}/send", post(admin::send_issue))
         .route("/api/sends/{number}", get(admin::send_progress))

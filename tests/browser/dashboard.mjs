@@ -110,6 +110,7 @@ try {
     subscriber: await subscriberHref(),
     import: '/admin/subscribers/import',
     bounces: '/admin/bounces',
+    setup: '/admin/setup',
   };
   for (const [name, path] of Object.entries(pages)) {
     const response = await page.goto(`${base}${path}`);

@@ -412,6 +412,7 @@ fn every_page_renders_and_acts_through_the_library() {
         "/admin/subscribers",
         "/admin/bounces",
         "/admin/subscribers/import",
+        "/admin/setup",
     ] {
         let page = browser.get(path);
         assert_eq!(page.status, 200, "{path}");
@@ -662,6 +663,7 @@ fn an_operator_steers_a_send_in_chromium_while_the_worker_runs() {
         "subscriber",
         "import",
         "bounces",
+        "setup",
     ] {
         let at = &report["pages"][page];
         assert_eq!(at["status"], 200, "{page}: {report}");

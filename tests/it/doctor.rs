@@ -5,11 +5,13 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
+use crate::app::spawn_app_with;
+use crate::dashboard::{sign_in, with_operator};
 use crate::dkim::rsa_key;
 use crate::dns_server::{DnsServer, Rr};
 use crate::faults;
 use crate::helpers::{
-    Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, TestCertificate, https_server,
+    Http, Instance, SMTP_PASSWORD, SMTP_USER, SmtpServer, TestCertificate, https_server,
 };
 
 /// The public address our mail leaves from, as the operator declares it.
@@ -308,6 +310,22 @@ fn spf_records_receivers_reject_are_failures() {
         text(spf, "message").contains("publishes 2 SPF records"),
         "{spf}"
     );
+
+    // None at all: the fix is a record authorizing the sending addresses.
+    dns.set(
+        "news.example.com",
+        vec![Rr::Mx(10, "mx.example.com".into())],
+    );
+    let (_, report) = doctor(&instance);
+    let spf = only(&report, "spf", "fail");
+    assert!(
+        text(spf, "message").contains("publishes no SPF record"),
+        "{spf}"
+    );
+    assert_eq!(
+        text(spf, "fix"),
+        "publish TXT at news.example.com: \"v=spf1 ip4:192.0.2.10 ip4:198.51.100.7 -all\""
+    );
 }
 
 #[test]
@@ -459,4 +477,49 @@ fn a_wrong_password_is_a_relay_failure_and_a_bad_nameserver_a_config_error() {
         err.contains("doctor.nameservers[0]") && err.contains("not-an-address"),
         "{err}"
     );
+}
+
+#[test]
+fn the_admin_api_and_the_dashboard_show_the_same_report() {
+    const TOKEN: &str = "admin-token-for-tests-0123456789";
+    let keys = tempfile::tempdir().unwrap();
+    let (_, dkim_record) = rsa_key(keys.path());
+    let dns = DnsServer::start(good_zone(&dkim_record));
+    let app = with_operator(spawn_app_with(&config(
+        &dns,
+        &keys.path().join("rsa.pem"),
+        SENDING_IPS,
+        NOWHERE,
+        &format!("[admin]\ntoken = \"{TOKEN}\"\n"),
+    )));
+
+    let reply = app.admin("GET", "/api/doctor", TOKEN, None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let report: Value = serde_json::from_str(&reply.body).unwrap();
+    only(&report, "dkim", "pass");
+    only(&report, "mx", "pass");
+    // The test app writes to its outbox: SPF is not evaluated, and DMARC rests on DKIM.
+    only(&report, "spf", "warn");
+    only(&report, "relay", "warn");
+    assert!(text(only(&report, "dmarc", "pass"), "message").contains("DKIM (d=example.com)"));
+    // base_url is https but nothing answers there.
+    assert_eq!(report["status"], "fail");
+    assert_eq!(
+        app.admin("GET", "/api/doctor", "wrong-token", None).status,
+        401
+    );
+
+    let page = sign_in(&app).get("/admin/setup");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("mr2026._domainkey.example.com publishes the public half of our rsa key"),
+        "{}",
+        page.body
+    );
+    // Worst first: what needs changing leads the table.
+    let first_fail = page.body.find("<td>fail</td>").expect("a failing check");
+    let first_pass = page.body.find("<td>pass</td>").expect("a passing check");
+    assert!(first_fail < first_pass);
+    assert!(page.body.contains("aria-current=\"page\">Setup</a>"));
 }

@@ -14,6 +14,7 @@ mod bounces;
 mod issues;
 mod overview;
 mod sends;
+mod setup;
 mod subscribers;
 
 use std::net::IpAddr;
@@ -90,6 +91,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "bounces.html",
         include_str!("../../../web-templates/dashboard/bounces.html"),
+    ),
+    (
+        "setup.html",
+        include_str!("../../../web-templates/dashboard/setup.html"),
     ),
 ];
 
@@ -253,6 +258,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(subscribers::change),
         )
         .route("/admin/bounces", get(bounces::show))
+        .route("/admin/setup", get(setup::show))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_operator,
