@@ -211,6 +211,9 @@ impl Worker {
         // the recorder): a claim can return one of them again when its lease ran out
         // meanwhile, and it must not go twice.
         let held: std::sync::Mutex<std::collections::HashSet<i64>> = Default::default();
+        // Sends the recorder's health check just paused: their queued deliveries are given
+        // back at once rather than sent from the queue claimed before the pause.
+        let unhealthy: std::sync::Mutex<Vec<i64>> = Default::default();
         let fail = |e: anyhow::Error| {
             first_error.lock().expect("error slot").get_or_insert(e);
         };
@@ -223,6 +226,16 @@ impl Worker {
             let (mut more, mut recorder_failed) = (true, false);
             let mut turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
             loop {
+                let paused = std::mem::take(&mut *unhealthy.lock().expect("unhealthy list"));
+                if !paused.is_empty() {
+                    let given_back: Vec<i64> = queue
+                        .iter()
+                        .filter(|q| paused.contains(&q.send_id))
+                        .map(|q| q.id)
+                        .collect();
+                    queue.retain(|q| !paused.contains(&q.send_id));
+                    release(self, &given_back, &held, &fail).await;
+                }
                 let stopping = recorder_failed || stop.load(Ordering::SeqCst);
                 while !stopping && in_flight.len() < in_flight_max {
                     let Some(c) = queue.pop_front() else { break };
@@ -324,7 +337,10 @@ impl Worker {
             }
             end
         };
-        let (step, ()) = tokio::join!(delivering, self.record(receiver, &recorded, &held, &fail));
+        let (step, ()) = tokio::join!(
+            delivering,
+            self.record(receiver, &recorded, &held, &unhealthy, &fail)
+        );
         if let Some(e) = first_error.into_inner().expect("error slot") {
             return Err(e);
         }
@@ -364,6 +380,7 @@ impl Worker {
         mut receiver: tokio::sync::mpsc::Receiver<(Claimed, Outcome)>,
         recorded: &std::sync::atomic::AtomicUsize,
         held: &std::sync::Mutex<std::collections::HashSet<i64>>,
+        unhealthy: &std::sync::Mutex<Vec<i64>>,
         fail: &(dyn Fn(anyhow::Error) + Sync),
     ) {
         // A failure can raise a send's bounce rate at once; complaints arrive through
@@ -372,7 +389,11 @@ impl Worker {
         while let Some(first) = receiver.recv().await {
             let window = tokio::time::Instant::now() + GROUP_WINDOW;
             let mut group = vec![first];
-            while group.len() < GROUP_MAX {
+            // A failure ends the group: the health check after its commit may pause the
+            // send, and every message sent while the window stays open is one more to a
+            // list that may be bad. Healthy sends have few failures, so few short groups.
+            while group.len() < GROUP_MAX && matches!(group.last(), Some((_, Outcome::Sent { .. })))
+            {
                 match receiver.try_recv() {
                     Ok(next) => group.push(next),
                     Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
@@ -409,7 +430,9 @@ impl Worker {
             let checked = match written {
                 Ok(()) if due => {
                     health_checked = Some(std::time::Instant::now());
-                    self.check_send_health(&group).await
+                    self.check_send_health(&group).await.map(|paused| {
+                        unhealthy.lock().expect("unhealthy list").extend(paused);
+                    })
                 }
                 Ok(()) => Ok(()),
                 Err(e) => Err(e.into()),
@@ -421,12 +444,14 @@ impl Worker {
         }
     }
 
-    /// Pauses any send in this group whose bounce or complaint rate is now too high.
-    async fn check_send_health(&self, outcomes: &[(Claimed, Outcome)]) -> Result<()> {
+    /// Pauses any send in this group whose bounce or complaint rate is now too high;
+    /// returns those it paused.
+    async fn check_send_health(&self, outcomes: &[(Claimed, Outcome)]) -> Result<Vec<i64>> {
         let mut sends: Vec<i64> = outcomes.iter().map(|(c, _)| c.send_id).collect();
         sends.sort_unstable();
         sends.dedup();
         let d = &self.settings;
+        let mut paused_now = Vec::new();
         for send_id in sends {
             let paused = self
                 .db
@@ -443,9 +468,10 @@ impl Worker {
                     reason,
                     "send paused: check the list before resuming"
                 );
+                paused_now.push(send_id);
             }
         }
-        Ok(())
+        Ok(paused_now)
     }
 
     /// How many more messages the hourly and daily caps allow now; `None` without caps.
