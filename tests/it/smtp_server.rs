@@ -50,6 +50,9 @@ fn connection<H: Handler>(
 ) -> std::io::Result<()> {
     // A stuck client must not keep a test's thread forever.
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    // Each reply goes out as one write (see `converse`), so Nagle's algorithm would only
+    // hold it back waiting for the client's delayed ACK (40 ms on Linux).
+    stream.set_nodelay(true)?;
     let remote = stream
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
@@ -83,7 +86,11 @@ fn converse<H: Handler, S: Read + Write>(
         }
         let reply = session.process(&line);
         if !matches!(reply.action, Action::NoReply) {
-            reply.write_to(stream.get_mut())?;
+            // mailin writes a reply piecewise; one write per reply keeps a multi-line
+            // EHLO answer in one segment.
+            let mut out = Vec::with_capacity(128);
+            reply.write_to(&mut out)?;
+            stream.get_mut().write_all(&out)?;
             stream.get_mut().flush()?;
         }
         match reply.action {
