@@ -225,9 +225,16 @@ impl Worker {
             let mut end = Step::Idle;
             let (mut more, mut recorder_failed) = (true, false);
             let mut turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
+            // Sends paused while a claim was running: that claim may have been written
+            // before the pause and return their deliveries. Only that claim is filtered;
+            // later ones see the pause in the database, and a resume must not be ignored.
+            let mut paused_during_claim: Vec<i64> = Vec::new();
             loop {
                 let paused = std::mem::take(&mut *unhealthy.lock().expect("unhealthy list"));
                 if !paused.is_empty() {
+                    if claiming.is_some() {
+                        paused_during_claim.extend(&paused);
+                    }
                     let given_back: Vec<i64> = queue
                         .iter()
                         .filter(|q| paused.contains(&q.send_id))
@@ -299,6 +306,7 @@ impl Worker {
                     claimed = async { claiming.as_mut().expect("claim in progress").await },
                         if claiming.is_some() => {
                         claiming = None;
+                        let stale = std::mem::take(&mut paused_during_claim);
                         match claimed {
                             Ok(Claim::Batch(claimed)) => {
                                 batches += 1;
@@ -308,7 +316,10 @@ impl Worker {
                                     claimed
                                         .into_iter()
                                         .filter(|c| held.insert(c.id))
-                                        .partition(|c| !pausing.contains(&c.send_id))
+                                        .partition(|c| {
+                                            !pausing.contains(&c.send_id)
+                                                && !stale.contains(&c.send_id)
+                                        })
                                 };
                                 let given_back: Vec<i64> = given_back.iter().map(|c| c.id).collect();
                                 release(self, &given_back, &held, &fail).await;
