@@ -248,6 +248,17 @@ pub struct DkimSettings {
     pub private_key: Secret,
 }
 
+impl DkimSettings {
+    /// The signing domain (d=): `dkim.domain`, or else the From address's domain.
+    pub fn signing_domain<'a>(&'a self, from_domain: &'a str) -> &'a str {
+        if self.domain.is_empty() {
+            from_domain
+        } else {
+            &self.domain
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {

@@ -445,11 +445,7 @@ fn dkim_config(s: &DkimSettings, from_domain: &str, reply_to: bool) -> Result<Op
             )
         })
     };
-    let domain = if s.domain.is_empty() {
-        from_domain.to_string()
-    } else {
-        s.domain.clone()
-    };
+    let domain = s.signing_domain(from_domain).to_string();
     let config = |present: &[&str]| -> Result<DkimConfig> {
         let mut headers = signed_headers(present);
         if reply_to {

@@ -111,11 +111,7 @@ fn tags(record: &str) -> Vec<(String, String)> {
 
 pub async fn check(settings: &Settings, dns: &Dns, from_domain: &str) -> Result<DkimCheck> {
     let s = &settings.dkim;
-    let domain = if s.domain.is_empty() {
-        from_domain.to_string()
-    } else {
-        s.domain.trim().to_ascii_lowercase()
-    };
+    let domain = s.signing_domain(from_domain).trim().to_ascii_lowercase();
     let done = |check: Check| {
         Ok(DkimCheck {
             check,

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::checks::{Row, Severity, table};
 use crate::config::{Settings, TlsMode, TransportKind};
+use crate::domain::SubscriberEmail;
 use crate::transport::{Probe, ProbeStep, Relays};
 use dns::Dns;
 
@@ -147,7 +148,15 @@ pub async fn run(settings: &Settings) -> Result<Report> {
     let dns = Dns::new(&settings.doctor.nameserver_addresses()?, timeout)?;
     let mut checks = Vec::new();
 
-    let from_domain = domain_of(&settings.newsletter.from_address);
+    // Parsed as subscribers' addresses are: the domain lowercased and in its ASCII (IDNA)
+    // form, the form DNS is asked in.
+    let from = SubscriberEmail::parse(&settings.newsletter.from_address).with_context(|| {
+        format!(
+            "newsletter.from_address {:?}",
+            settings.newsletter.from_address
+        )
+    })?;
+    let from_domain = from.domain().to_string();
     let bounce_domain = settings.delivery.bounce_domain.trim().to_ascii_lowercase();
     let smtp = settings.delivery.transport == TransportKind::Smtp;
 
@@ -197,16 +206,6 @@ pub async fn run(settings: &Settings) -> Result<Report> {
     Ok(Report::new(checks))
 }
 
-fn domain_of(address: &str) -> String {
-    address
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or(address)
-        .trim()
-        .trim_end_matches('>')
-        .to_ascii_lowercase()
-}
-
 /// Whether an address says nothing about where mail leaves to the internet from.
 fn is_private(ip: IpAddr) -> bool {
     match ip {
@@ -225,16 +224,9 @@ fn is_private(ip: IpAddr) -> bool {
 /// The envelope sender's domain (bounces+TOKEN@bounce_domain) must authorize every address
 /// mail leaves from: receivers evaluate SPF on MAIL FROM.
 async fn spf(settings: &Settings, dns: &Dns, bounce_domain: &str, smtp: bool) -> Vec<Check> {
-    let record = dns.spf_records(bounce_domain).await;
-    let records = match record {
-        Err(e) => {
-            return vec![Check::warn(
-                "spf",
-                format!("could not look up SPF for {bounce_domain}: {e}"),
-                "check that the DNS servers answer (doctor.nameservers), then run doctor again",
-            )];
-        }
+    let records = match dns.spf_records(bounce_domain).await {
         Ok(records) => records,
+        Err(e) => return vec![dns_warning("spf", &format!("SPF of {bounce_domain}"), &e)],
     };
     let suggestion = |ips: &[IpAddr]| {
         if ips.is_empty() {
