@@ -78,16 +78,29 @@ pub async fn check(
         Ok(s) => s,
         Err(e) => return db_failure(&state, &op, e),
     };
-    match crate::checks::check_issue(&state.settings, &state.db, &state.factory, &stored).await {
+    match run_checks(&state, &op, &stored).await {
         Ok(report) => render_issue(&state, &op, number, StatusCode::OK, "", "", Some(report)).await,
-        Err(e) => message(
-            &state,
-            &op,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The issue could not be checked",
-            &format!("{e:#}"),
-        ),
+        Err(page) => page,
     }
+}
+
+/// `issue check`'s report, or the page saying why the issue could not be checked.
+async fn run_checks(
+    state: &AppState,
+    op: &Operator,
+    stored: &crate::db::issues::StoredIssue,
+) -> Result<crate::checks::Report, Response> {
+    crate::checks::check_issue(&state.settings, &state.db, &state.factory, stored)
+        .await
+        .map_err(|e| {
+            message(
+                state,
+                op,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The issue could not be checked",
+                &format!("{e:#}"),
+            )
+        })
 }
 
 async fn render_issue(
@@ -297,20 +310,10 @@ pub async fn send(
         Ok(s) => s,
         Err(e) => return db_failure(&state, &op, e),
     };
-    let report =
-        match crate::checks::check_issue(&state.settings, &state.db, &state.factory, &stored).await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return message(
-                    &state,
-                    &op,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "The issue could not be checked",
-                    &format!("{e:#}"),
-                );
-            }
-        };
+    let report = match run_checks(&state, &op, &stored).await {
+        Ok(report) => report,
+        Err(page) => return page,
+    };
     if crate::checks::refuses(&report, !form.force.is_empty()) {
         let error = format!(
             "Not queued: the checks found {} error(s), listed below. Fix them, or tick “Send even if the checks find errors”.",
