@@ -14,6 +14,7 @@ use serde::Serialize;
 
 pub use links::{LinkCheck, check_links};
 pub use report::{Finding, Report, Row, Severity, SpamScore, table};
+pub use spam::parse as parse_spam_status;
 
 use crate::config::Settings;
 use crate::db::Db;

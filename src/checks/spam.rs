@@ -86,7 +86,7 @@ fn run(eml: &[u8]) -> Result<Option<String>, String> {
 
 /// Reads `X-Spam-Status: No, score=-0.0 required=5.0 tests=A,B,\n\tC autolearn=…`, which
 /// spamassassin folds over several lines.
-fn parse(output: &str) -> Option<SpamScore> {
+pub fn parse(output: &str) -> Option<SpamScore> {
     let headers = output.split("\r\n\r\n").next()?.split("\n\n").next()?;
     let status: String = headers
         .split('\n')

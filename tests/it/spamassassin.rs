@@ -32,40 +32,16 @@ fn spamassassin(message: &Path, home: &Path) -> Verdict {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    // `X-Spam-Status: No, score=-0.0 required=5.0 tests=A,B,\n\tC autolearn=…`, folded.
-    let status: String = stdout
-        .split("\r\n")
-        .flat_map(|l| l.split('\n'))
-        .skip_while(|l| !l.starts_with("X-Spam-Status:"))
-        .enumerate()
-        .take_while(|(n, l)| *n == 0 || l.starts_with([' ', '\t']))
-        .map(|(_, l)| l.trim())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let field = |name: &str| {
-        status
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .unwrap_or_else(|| panic!("no {name} in {status:?}:\n{stdout}"))
-            .to_string()
-    };
-    let score: f64 = field("score=").parse().expect("a numeric score");
-    let tests = status
-        .split_once("tests=")
-        .map(|(_, rest)| rest.split(" autolearn=").next().unwrap_or(rest))
-        .unwrap_or_default();
-    let rules = tests
-        .split(',')
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty() && r != "none")
-        .collect();
+    // The folded `X-Spam-Status:` header, read as `issue check` reads it.
+    let status = mailroom::checks::parse_spam_status(&stdout)
+        .unwrap_or_else(|| panic!("no score in X-Spam-Status:\n{stdout}"));
     let report = stdout
         .split_once("Content analysis details:")
         .map(|(_, r)| r.to_string())
         .unwrap_or(stdout);
     Verdict {
-        score,
-        rules,
+        score: status.score,
+        rules: status.rules,
         report,
     }
 }
