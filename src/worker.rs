@@ -70,6 +70,20 @@ async fn release(
     }
 }
 
+/// Takes the queued deliveries of `sends` out of the queue; returns their ids, to be given
+/// back.
+fn take_sends(queue: &mut std::collections::VecDeque<Claimed>, sends: &[i64]) -> Vec<i64> {
+    let mut taken = Vec::new();
+    queue.retain(|q| {
+        let keep = !sends.contains(&q.send_id);
+        if !keep {
+            taken.push(q.id);
+        }
+        keep
+    });
+    taken
+}
+
 /// What one step of the worker did.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,13 +249,7 @@ impl Worker {
                     if claiming.is_some() {
                         paused_during_claim.extend(&paused);
                     }
-                    let given_back: Vec<i64> = queue
-                        .iter()
-                        .filter(|q| paused.contains(&q.send_id))
-                        .map(|q| q.id)
-                        .collect();
-                    queue.retain(|q| !paused.contains(&q.send_id));
-                    release(self, &given_back, &held, &fail).await;
+                    release(self, &take_sends(&mut queue, &paused), &held, &fail).await;
                 }
                 let stopping = recorder_failed || stop.load(Ordering::SeqCst);
                 while !stopping && in_flight.len() < in_flight_max {
@@ -285,13 +293,7 @@ impl Worker {
                             Ok(Some(outcome)) => {
                                 if matches!(outcome, Outcome::PauseSend { .. }) {
                                     self.halted.lock().expect("halted set").insert(c.send_id);
-                                    let send = c.send_id;
-                                    let given_back: Vec<i64> = queue
-                                        .iter()
-                                        .filter(|q| q.send_id == send)
-                                        .map(|q| q.id)
-                                        .collect();
-                                    queue.retain(|q| q.send_id != send);
+                                    let given_back = take_sends(&mut queue, &[c.send_id]);
                                     release(self, &given_back, &held, &fail).await;
                                 }
                                 if sender.send((c, outcome)).await.is_err() {
